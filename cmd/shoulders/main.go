@@ -36,8 +36,14 @@ func newRootCmd() *cobra.Command {
 		SilenceErrors: true,
 	}
 	root.AddCommand(
-		newVersionCmd(),
+		newInitCmd(),
+		newNodeCmd(),
+		newIDCmd(),
+		newPeersCmd(),
+		newWorkersCmd(),
+		newDebugCmd(),
 		newBenchCmd(),
+		newVersionCmd(),
 	)
 	return root
 }

@@ -1,0 +1,224 @@
+// Package announce owns the announcement format: how an announcement is signed, and how bytes that arrive
+// from the network are decoded and checked before anything else sees them. It is pure: no I/O, no clock (the
+// caller passes the time), no goroutines, so every rule here is a plain function that tests and the fuzzer can
+// drive.
+//
+// An announcement travels as a SignedAnnouncement (see proto/announce.proto): the serialized Announcement
+// exactly as its author produced it, plus the author's Ed25519 signature over SigningDomain followed by those
+// bytes. Open verifies the bytes as received and never a re-encoding, so the signature does not depend on
+// how any implementation serializes protobuf.
+//
+// Decisions where the design is silent:
+//   - The announcer must be an Ed25519 peer ID (the only key type Shoulders issues); other key types are
+//     refused, which also keeps verification cost bounded.
+//   - An announcement issued more than MaxClockSkew in the future is refused; one already expired is
+//     reported with CodeExpired so gossip can ignore it (a late message is not an attack) rather than
+//     penalise the peer that relayed it.
+//   - A lifetime over MaxTTL is refused, so nobody can pin an entry in every catalog for days.
+//   - Unknown protobuf fields are tolerated (newer software may add fields); unknown kinds are refused.
+package announce
+
+import (
+	"crypto/ed25519"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"google.golang.org/protobuf/proto"
+
+	pb "github.com/shouldersnet/shoulders/proto"
+)
+
+// SigningDomain prefixes the signed bytes so an announcement signature can never be mistaken for a signature
+// over anything else the same key signs (ledger transactions, bids, results).
+const SigningDomain = "shoulders/announcement/v1\n"
+
+// Limits every announcement must respect. They bound what a peer can make a node decode, verify and keep.
+const (
+	// MaxSize bounds a SignedAnnouncement on the wire.
+	MaxSize = 64 << 10
+	// MaxClockSkew is how far in the future an announcement's issue time may lie.
+	MaxClockSkew = 2 * time.Minute
+	// MaxTTL is the longest lifetime an announcement may claim.
+	MaxTTL = time.Hour
+)
+
+// Codes classify why an announcement was refused. They are a small fixed set so they can label metrics;
+// Error.Detail carries the specifics.
+const (
+	CodeOversized    = "oversized"
+	CodeMalformed    = "malformed"
+	CodeBadAnnouncer = "bad_announcer"
+	CodeBadSignature = "bad_signature"
+	CodeUnknownKind  = "unknown_kind"
+	CodeInvalidBody  = "invalid_body"
+	CodeBadTime      = "bad_time"
+	CodeExpired      = "expired"
+	CodeWrongTopic   = "wrong_topic"
+	CodeNotAuthor    = "not_author"
+)
+
+// Error is why an announcement was refused: a Code from the list above and a Detail naming what was wrong.
+type Error struct {
+	Code   string
+	Detail string
+}
+
+func (e *Error) Error() string { return e.Code + ": " + e.Detail }
+
+func refuse(code, format string, args ...any) *Error {
+	return &Error{Code: code, Detail: fmt.Sprintf(format, args...)}
+}
+
+// CodeOf returns the Code of an *Error in err's chain, or "" when there is none.
+func CodeOf(err error) string {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Code
+	}
+	return ""
+}
+
+// Verified is an announcement whose signature checked out and whose body decoded and passed its kind's
+// checks. It is read-only once returned.
+type Verified struct {
+	Kind      pb.Kind
+	Announcer peer.ID
+	Seq       uint64
+	IssuedAt  time.Time
+	ExpiresAt time.Time
+	// Body is the decoded body, of the concrete type the kind's spec names (*pb.WorkerOffer for
+	// KIND_WORKER_OFFER).
+	Body proto.Message
+	// Subject names what the announcement is about, unique per kind: for a worker offer the announcer.
+	// A catalog keeps the newest (highest Seq) announcement per (Kind, Subject).
+	Subject string
+	// Raw is the SignedAnnouncement exactly as received, to store and to pass on.
+	Raw []byte
+}
+
+// Expired reports whether the announcement has expired at now.
+func (v *Verified) Expired(now time.Time) bool { return !now.Before(v.ExpiresAt) }
+
+// Sign builds a SignedAnnouncement of kind with body, authored by key. The caller picks seq so that it grows
+// with every announcement of the same subject (a clock in milliseconds that never repeats does).
+func Sign(key crypto.PrivKey, kind pb.Kind, seq uint64, issuedAt time.Time, ttl time.Duration, body proto.Message) ([]byte, error) {
+	spec, ok := kinds[kind]
+	if !ok {
+		return nil, refuse(CodeUnknownKind, "kind %v is not one this software knows", kind)
+	}
+	if ttl <= 0 || ttl > MaxTTL {
+		return nil, refuse(CodeBadTime, "ttl %v must be in (0, %v]", ttl, MaxTTL)
+	}
+	if err := spec.check(body); err != nil {
+		return nil, err
+	}
+	author, err := peer.IDFromPrivateKey(key)
+	if err != nil {
+		return nil, fmt.Errorf("announce: author key: %w", err)
+	}
+	bodyBytes, err := proto.MarshalOptions{Deterministic: true}.Marshal(body)
+	if err != nil {
+		return nil, fmt.Errorf("announce: marshal body: %w", err)
+	}
+	ann, err := proto.MarshalOptions{Deterministic: true}.Marshal(&pb.Announcement{
+		Kind:        kind,
+		Announcer:   []byte(author),
+		Seq:         seq,
+		IssuedAtMs:  issuedAt.UnixMilli(),
+		ExpiresAtMs: issuedAt.Add(ttl).UnixMilli(),
+		Body:        bodyBytes,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("announce: marshal: %w", err)
+	}
+	sig, err := key.Sign(signingBytes(ann))
+	if err != nil {
+		return nil, fmt.Errorf("announce: sign: %w", err)
+	}
+	out, err := proto.Marshal(&pb.SignedAnnouncement{Announcement: ann, Signature: sig})
+	if err != nil {
+		return nil, fmt.Errorf("announce: marshal: %w", err)
+	}
+	if len(out) > MaxSize {
+		return nil, refuse(CodeOversized, "%d bytes, the limit is %d", len(out), MaxSize)
+	}
+	return out, nil
+}
+
+func signingBytes(ann []byte) []byte {
+	b := make([]byte, 0, len(SigningDomain)+len(ann))
+	return append(append(b, SigningDomain...), ann...)
+}
+
+// Open decodes and checks a SignedAnnouncement received at now. It returns the Verified announcement, or an
+// *Error saying what was wrong. An expired announcement comes back with both: the Verified value and an
+// Error with CodeExpired, so a caller can tell "too late" from "forged".
+func Open(data []byte, now time.Time) (*Verified, error) {
+	if len(data) > MaxSize {
+		return nil, refuse(CodeOversized, "%d bytes, the limit is %d", len(data), MaxSize)
+	}
+	var signed pb.SignedAnnouncement
+	if err := proto.Unmarshal(data, &signed); err != nil {
+		return nil, refuse(CodeMalformed, "signed announcement: %v", err)
+	}
+	var ann pb.Announcement
+	if err := proto.Unmarshal(signed.Announcement, &ann); err != nil {
+		return nil, refuse(CodeMalformed, "announcement: %v", err)
+	}
+	announcer, err := peer.IDFromBytes(ann.Announcer)
+	if err != nil {
+		return nil, refuse(CodeBadAnnouncer, "announcer is not a peer ID: %v", err)
+	}
+	pub, err := announcer.ExtractPublicKey()
+	if err != nil {
+		return nil, refuse(CodeBadAnnouncer, "announcer %s carries no public key: %v", announcer, err)
+	}
+	if pub.Type() != crypto.Ed25519 {
+		return nil, refuse(CodeBadAnnouncer, "announcer %s has a %v key; only Ed25519 is accepted", announcer, pub.Type())
+	}
+	if len(signed.Signature) != ed25519.SignatureSize {
+		return nil, refuse(CodeBadSignature, "signature is %d bytes, want %d", len(signed.Signature), ed25519.SignatureSize)
+	}
+	if ok, err := pub.Verify(signingBytes(signed.Announcement), signed.Signature); err != nil || !ok {
+		return nil, refuse(CodeBadSignature, "signature does not verify against announcer %s", announcer)
+	}
+	spec, ok := kinds[ann.Kind]
+	if !ok {
+		return nil, refuse(CodeUnknownKind, "kind %d is not one this software knows", int32(ann.Kind))
+	}
+	issued, expires := time.UnixMilli(ann.IssuedAtMs), time.UnixMilli(ann.ExpiresAtMs)
+	switch {
+	case ann.IssuedAtMs <= 0:
+		return nil, refuse(CodeBadTime, "issued_at_ms %d is not a time", ann.IssuedAtMs)
+	case !expires.After(issued):
+		return nil, refuse(CodeBadTime, "expires_at %s is not after issued_at %s", expires.UTC().Format(time.RFC3339Nano), issued.UTC().Format(time.RFC3339Nano))
+	case expires.Sub(issued) > MaxTTL:
+		return nil, refuse(CodeBadTime, "lifetime %v is over the limit of %v", expires.Sub(issued), MaxTTL)
+	case issued.Sub(now) > MaxClockSkew:
+		return nil, refuse(CodeBadTime, "issued %v in the future (more than %v of clock skew)", issued.Sub(now).Round(time.Millisecond), MaxClockSkew)
+	}
+	body := spec.new()
+	if err := proto.Unmarshal(ann.Body, body); err != nil {
+		return nil, refuse(CodeMalformed, "%s body: %v", spec.name, err)
+	}
+	if err := spec.check(body); err != nil {
+		return nil, err
+	}
+	v := &Verified{
+		Kind:      ann.Kind,
+		Announcer: announcer,
+		Seq:       ann.Seq,
+		IssuedAt:  issued,
+		ExpiresAt: expires,
+		Body:      body,
+		Subject:   spec.subject(announcer, body),
+		Raw:       data,
+	}
+	if v.Expired(now) {
+		return v, refuse(CodeExpired, "expired at %s", expires.UTC().Format(time.RFC3339))
+	}
+	return v, nil
+}

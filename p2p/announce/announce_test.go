@@ -1,0 +1,247 @@
+package announce
+
+import (
+	"bytes"
+	"crypto/rand"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"google.golang.org/protobuf/proto"
+
+	pb "github.com/shouldersnet/shoulders/proto"
+)
+
+var t0 = time.UnixMilli(1_790_000_000_000)
+
+func newKey(t testing.TB) crypto.PrivKey {
+	t.Helper()
+	k, _, err := crypto.GenerateEd25519Key(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
+
+func offer() *pb.WorkerOffer {
+	return &pb.WorkerOffer{
+		Addrs:       []string{"/ip4/127.0.0.1/tcp/4001", "/ip4/127.0.0.1/udp/4001/quic-v1"},
+		Roles:       []string{"client", "worker"},
+		CpuCores:    8,
+		MemoryBytes: 32 << 30,
+		Gpus:        []*pb.GPU{{Index: 0, Uuid: "GPU-1", Name: "NVIDIA H100 80GB HBM3", MemoryMib: 81559, DriverVersion: "550.54.15"}},
+		Executors:   []string{"builtin", "docker"},
+		Version:     "0.1.0",
+	}
+}
+
+func TestSignOpenRoundTrip(t *testing.T) {
+	key := newKey(t)
+	raw, err := Sign(key, pb.Kind_KIND_WORKER_OFFER, 7, t0, time.Minute, offer())
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := Open(raw, t0.Add(time.Second))
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	author, _ := peer.IDFromPrivateKey(key)
+	if v.Announcer != author || v.Seq != 7 || v.Kind != pb.Kind_KIND_WORKER_OFFER || v.Subject != author.String() {
+		t.Fatalf("got announcer %s seq %d kind %v subject %s", v.Announcer, v.Seq, v.Kind, v.Subject)
+	}
+	if !v.IssuedAt.Equal(t0) || !v.ExpiresAt.Equal(t0.Add(time.Minute)) {
+		t.Fatalf("times %v %v", v.IssuedAt, v.ExpiresAt)
+	}
+	if !proto.Equal(v.Body, offer()) {
+		t.Fatalf("body changed in transit: %v", v.Body)
+	}
+	if !bytes.Equal(v.Raw, raw) {
+		t.Fatal("Raw is not the bytes received")
+	}
+	view := View(v).(WorkerOfferView)
+	if view.GPUs[0].Name != "NVIDIA H100 80GB HBM3" || view.CPUCores != 8 {
+		t.Fatalf("view %+v", view)
+	}
+}
+
+// Every byte of the signed announcement is covered: flipping any bit of it must be refused.
+func TestOpenRefusesEveryTamperedByte(t *testing.T) {
+	raw, err := Sign(newKey(t), pb.Kind_KIND_WORKER_OFFER, 1, t0, time.Minute, offer())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var signed pb.SignedAnnouncement
+	if err := proto.Unmarshal(raw, &signed); err != nil {
+		t.Fatal(err)
+	}
+	for i := range signed.Announcement {
+		for _, bit := range []byte{0x01, 0x80} {
+			tampered := proto.CloneOf(&signed)
+			tampered.Announcement = bytes.Clone(signed.Announcement)
+			tampered.Announcement[i] ^= bit
+			data, _ := proto.Marshal(tampered)
+			if _, err := Open(data, t0); err == nil {
+				t.Fatalf("flipping bit %#x of announcement byte %d was accepted", bit, i)
+			}
+		}
+	}
+}
+
+func TestOpenRefusals(t *testing.T) {
+	key := newKey(t)
+	otherKey := newKey(t)
+	author, _ := peer.IDFromPrivateKey(key)
+	sign := func(ann *pb.Announcement, k crypto.PrivKey) []byte {
+		b, _ := proto.Marshal(ann)
+		sig, _ := k.Sign(signingBytes(b))
+		out, _ := proto.Marshal(&pb.SignedAnnouncement{Announcement: b, Signature: sig})
+		return out
+	}
+	body, _ := proto.Marshal(offer())
+	good := func() *pb.Announcement {
+		return &pb.Announcement{Kind: pb.Kind_KIND_WORKER_OFFER, Announcer: []byte(author), Seq: 1,
+			IssuedAtMs: t0.UnixMilli(), ExpiresAtMs: t0.Add(time.Minute).UnixMilli(), Body: body}
+	}
+	rsaKey, _, err := crypto.GenerateRSAKeyPair(2048, rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rsaID, _ := peer.IDFromPrivateKey(rsaKey)
+	badBody, _ := proto.Marshal(&pb.WorkerOffer{Roles: []string{"admin"}, CpuCores: 1, Version: "x"})
+
+	cases := []struct {
+		name string
+		data []byte
+		code string
+	}{
+		{"garbage", []byte("\xff\xff\xff not protobuf"), CodeMalformed},
+		{"oversized", make([]byte, MaxSize+1), CodeOversized},
+		{"signed by another key", sign(good(), otherKey), CodeBadSignature},
+		{"no signature", func() []byte {
+			b, _ := proto.Marshal(good())
+			out, _ := proto.Marshal(&pb.SignedAnnouncement{Announcement: b})
+			return out
+		}(), CodeBadSignature},
+		{"announcer not a peer id", sign(func() *pb.Announcement { a := good(); a.Announcer = []byte("nope"); return a }(), key), CodeBadAnnouncer},
+		{"rsa announcer", sign(func() *pb.Announcement { a := good(); a.Announcer = []byte(rsaID); return a }(), rsaKey), CodeBadAnnouncer},
+		{"unknown kind", sign(func() *pb.Announcement { a := good(); a.Kind = 99; return a }(), key), CodeUnknownKind},
+		{"expires before issued", sign(func() *pb.Announcement { a := good(); a.ExpiresAtMs = a.IssuedAtMs; return a }(), key), CodeBadTime},
+		{"lifetime too long", sign(func() *pb.Announcement { a := good(); a.ExpiresAtMs = t0.Add(2 * MaxTTL).UnixMilli(); return a }(), key), CodeBadTime},
+		{"from the future", sign(func() *pb.Announcement {
+			a := good()
+			a.IssuedAtMs = t0.Add(time.Hour).UnixMilli()
+			a.ExpiresAtMs = t0.Add(time.Hour + time.Minute).UnixMilli()
+			return a
+		}(), key), CodeBadTime},
+		{"body not protobuf", sign(func() *pb.Announcement { a := good(); a.Body = []byte{0xff}; return a }(), key), CodeMalformed},
+		{"body breaks the rules", sign(func() *pb.Announcement { a := good(); a.Body = badBody; return a }(), key), CodeInvalidBody},
+		{"expired", sign(func() *pb.Announcement {
+			a := good()
+			a.IssuedAtMs = t0.Add(-time.Hour).UnixMilli()
+			a.ExpiresAtMs = t0.Add(-time.Minute).UnixMilli()
+			return a
+		}(), key), CodeExpired},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			v, err := Open(c.data, t0)
+			if CodeOf(err) != c.code {
+				t.Fatalf("got error %v, want code %s", err, c.code)
+			}
+			if c.code != CodeExpired && v != nil {
+				t.Fatalf("refused announcement returned a value")
+			}
+			if c.code == CodeExpired && v == nil {
+				t.Fatalf("expired announcement should still be returned")
+			}
+		})
+	}
+}
+
+func TestWorkerOfferRules(t *testing.T) {
+	cases := []struct {
+		name   string
+		modify func(*pb.WorkerOffer)
+		want   string // substring of the error; "" means valid
+	}{
+		{"valid", func(*pb.WorkerOffer) {}, ""},
+		{"no gpus is normal", func(o *pb.WorkerOffer) { o.Gpus = nil }, ""},
+		{"bad multiaddr", func(o *pb.WorkerOffer) { o.Addrs = []string{"tcp://127.0.0.1"} }, "addrs[0]"},
+		{"addr naming a peer", func(o *pb.WorkerOffer) {
+			o.Addrs = []string{"/ip4/1.2.3.4/tcp/1/p2p/12D3KooWQYhTNQdmr3ArTeUHRYzFg94BKyTkoWBDWez9kSCVe2Xo"}
+		}, "must not name a peer"},
+		{"too many addrs", func(o *pb.WorkerOffer) { o.Addrs = make([]string, maxAddrs+1) }, "addrs"},
+		{"no roles", func(o *pb.WorkerOffer) { o.Roles = nil }, "roles is empty"},
+		{"unknown role", func(o *pb.WorkerOffer) { o.Roles = []string{"king"} }, `roles[0] "king"`},
+		{"repeated role", func(o *pb.WorkerOffer) { o.Roles = []string{"worker", "worker"} }, "listed twice"},
+		{"no cpu", func(o *pb.WorkerOffer) { o.CpuCores = 0 }, "cpu_cores"},
+		{"gpu index twice", func(o *pb.WorkerOffer) { o.Gpus = append(o.Gpus, o.Gpus[0]) }, "repeats index"},
+		{"gpu without name", func(o *pb.WorkerOffer) { o.Gpus[0].Name = "" }, "gpus[0]"},
+		{"executor with spaces", func(o *pb.WorkerOffer) { o.Executors = []string{"rm -rf"} }, "executors[0]"},
+		{"no version", func(o *pb.WorkerOffer) { o.Version = "" }, "version"},
+		{"huge version", func(o *pb.WorkerOffer) { o.Version = strings.Repeat("v", 65) }, "version"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			o := offer()
+			c.modify(o)
+			err := checkWorkerOffer(o)
+			if c.want == "" {
+				if err != nil {
+					t.Fatalf("valid offer refused: %v", err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), c.want) || CodeOf(err) != CodeInvalidBody {
+				t.Fatalf("got %v, want an invalid_body error naming %q", err, c.want)
+			}
+			// Sign refuses what Open would refuse: a node never publishes an offer others reject.
+			if _, err := Sign(newKey(t), pb.Kind_KIND_WORKER_OFFER, 1, t0, time.Minute, o); err == nil {
+				t.Fatal("Sign accepted an invalid offer")
+			}
+		})
+	}
+}
+
+func TestKindNames(t *testing.T) {
+	for _, k := range Kinds() {
+		back, ok := KindByName(KindName(k))
+		if !ok || back != k {
+			t.Fatalf("kind %v does not round-trip through its name %q", k, KindName(k))
+		}
+	}
+	if _, ok := KindByName("nonsense"); ok {
+		t.Fatal("unknown name resolved")
+	}
+}
+
+// FuzzOpen feeds arbitrary bytes to the decoder: it must never panic, and whatever it accepts must be an
+// announcement whose signature verifies and whose re-check passes.
+func FuzzOpen(f *testing.F) {
+	key := newKey(f)
+	good, err := Sign(key, pb.Kind_KIND_WORKER_OFFER, 1, t0, time.Minute, offer())
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(good)
+	f.Add([]byte{})
+	f.Add([]byte{0x0a, 0x00, 0x12, 0x00})
+	f.Add(good[:len(good)/2])
+	f.Fuzz(func(t *testing.T, data []byte) {
+		v, err := Open(data, t0)
+		if err != nil {
+			if CodeOf(err) == "" {
+				t.Fatalf("error without a code: %v", err)
+			}
+			return
+		}
+		if err := kinds[v.Kind].check(v.Body); err != nil {
+			t.Fatalf("accepted a body that fails its checks: %v", err)
+		}
+		if v.Expired(t0) {
+			t.Fatal("accepted an expired announcement without saying so")
+		}
+	})
+}

@@ -1,0 +1,295 @@
+// Package catalog keeps what a node has heard: the newest live announcement of every (kind, subject), with
+// who announced it, when it was first and last seen, which peer passed it on, and when it expires. It is the
+// node's view of the network's workers (and, as later kinds arrive, its datanets and models).
+//
+// Every entry holds the signed announcement exactly as received, so the catalog can be handed to another
+// peer (the catalog sync protocol) and re-verified there, and is re-verified here when it is loaded from
+// Pebble after a restart: a corrupt or tampered store loses the bad entries, never the node.
+//
+// Contracts:
+//   - Put keeps an announcement only if it is newer (higher Seq) than the one held for its subject; an equal
+//     Seq only refreshes LastSeen. So the same announcement arriving twice, by gossip and by sync, changes
+//     nothing visible but the time it was last seen.
+//   - Expired entries are never listed; Run removes them from memory and disk.
+//   - Writes to Pebble are not synced: the catalog is a cache of signed facts that the network repeats, so a
+//     crash may lose the last few seconds of it and nothing else. Close flushes.
+package catalog
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/cockroachdb/pebble/v2"
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/shouldersnet/shoulders/p2p/announce"
+	pb "github.com/shouldersnet/shoulders/proto"
+)
+
+// keyPrefix is the catalog's part of the node's Pebble key space: "catalog/<kind>/<subject>".
+const keyPrefix = "catalog/"
+
+// MaxEntries bounds the catalog. Past it, announcements of new subjects are refused until expired entries
+// are swept; updates of subjects already held are always taken.
+const MaxEntries = 100_000
+
+// ErrFull is returned by Put when the catalog holds MaxEntries entries.
+var ErrFull = errors.New("catalog: full")
+
+// Entry is one announcement the catalog holds. Entries returned to callers are copies.
+type Entry struct {
+	Kind         pb.Kind
+	Subject      string
+	Announcer    peer.ID
+	Seq          uint64
+	IssuedAt     time.Time
+	ExpiresAt    time.Time
+	FirstSeen    time.Time
+	LastSeen     time.Time
+	ReceivedFrom peer.ID
+	Announcement *announce.Verified
+}
+
+type entryKey struct {
+	kind    pb.Kind
+	subject string
+}
+
+// Catalog is safe for concurrent use.
+type Catalog struct {
+	db  *pebble.DB
+	now func() time.Time
+	log *slog.Logger
+
+	mu struct {
+		sync.Mutex
+		entries map[entryKey]*Entry
+		// changed is closed and replaced on every visible change; see Changed.
+		changed chan struct{}
+	}
+}
+
+// Open loads the catalog held in db, dropping entries that have expired or no longer verify. now is the clock
+// (time.Now in production).
+func Open(db *pebble.DB, now func() time.Time, log *slog.Logger) (*Catalog, error) {
+	c := &Catalog{db: db, now: now, log: log}
+	c.mu.entries = make(map[entryKey]*Entry)
+	c.mu.changed = make(chan struct{})
+	if err := c.load(); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// stored is an entry's form on disk. The signed announcement carries everything else.
+type stored struct {
+	Raw          []byte    `json:"raw"`
+	FirstSeen    time.Time `json:"first_seen"`
+	LastSeen     time.Time `json:"last_seen"`
+	ReceivedFrom string    `json:"received_from"`
+}
+
+func (c *Catalog) load() error {
+	it, err := c.db.NewIter(&pebble.IterOptions{LowerBound: []byte(keyPrefix), UpperBound: []byte(keyPrefix + "\xff")})
+	if err != nil {
+		return fmt.Errorf("catalog: %w", err)
+	}
+	defer it.Close()
+	now := c.now()
+	var drop [][]byte
+	for it.First(); it.Valid(); it.Next() {
+		key := slices.Clone(it.Key())
+		var s stored
+		if err := json.Unmarshal(it.Value(), &s); err != nil {
+			c.log.Warn("catalog: dropping unreadable entry", "key", string(key), "err", err)
+			drop = append(drop, key)
+			continue
+		}
+		v, err := announce.Open(s.Raw, now)
+		if err != nil {
+			if announce.CodeOf(err) != announce.CodeExpired {
+				c.log.Warn("catalog: dropping entry that no longer verifies", "key", string(key), "err", err)
+			}
+			drop = append(drop, key)
+			continue
+		}
+		if string(key) != storageKey(v.Kind, v.Subject) {
+			c.log.Warn("catalog: dropping entry stored under the wrong key", "key", string(key))
+			drop = append(drop, key)
+			continue
+		}
+		from, _ := peer.Decode(s.ReceivedFrom)
+		c.mu.entries[entryKey{v.Kind, v.Subject}] = newEntry(v, from, s.FirstSeen, s.LastSeen)
+	}
+	if err := it.Error(); err != nil {
+		return fmt.Errorf("catalog: reading store: %w", err)
+	}
+	for _, k := range drop {
+		if err := c.db.Delete(k, pebble.NoSync); err != nil {
+			return fmt.Errorf("catalog: %w", err)
+		}
+	}
+	return nil
+}
+
+func storageKey(kind pb.Kind, subject string) string {
+	return keyPrefix + announce.KindName(kind) + "/" + subject
+}
+
+func newEntry(v *announce.Verified, from peer.ID, first, last time.Time) *Entry {
+	return &Entry{
+		Kind: v.Kind, Subject: v.Subject, Announcer: v.Announcer, Seq: v.Seq,
+		IssuedAt: v.IssuedAt, ExpiresAt: v.ExpiresAt,
+		FirstSeen: first, LastSeen: last, ReceivedFrom: from, Announcement: v,
+	}
+}
+
+// Put records a verified announcement received from peer from (the node itself for its own). It reports
+// whether the catalog now holds a newer announcement than before.
+func (c *Catalog) Put(v *announce.Verified, from peer.ID) (bool, error) {
+	now := c.now()
+	if v.Expired(now) {
+		return false, nil
+	}
+	k := entryKey{v.Kind, v.Subject}
+	c.mu.Lock()
+	old, held := c.mu.entries[k]
+	if held && old.Expired(now) {
+		held = false
+	}
+	switch {
+	case held && v.Seq < old.Seq:
+		c.mu.Unlock()
+		return false, nil
+	case held && v.Seq == old.Seq:
+		old.LastSeen = now
+		rec := c.recordLocked(old)
+		c.mu.Unlock()
+		return false, c.write(k, rec)
+	case !held && len(c.mu.entries) >= MaxEntries:
+		c.mu.Unlock()
+		return false, ErrFull
+	}
+	first := now
+	if held {
+		first = old.FirstSeen
+	}
+	e := newEntry(v, from, first, now)
+	c.mu.entries[k] = e
+	rec := c.recordLocked(e)
+	close(c.mu.changed)
+	c.mu.changed = make(chan struct{})
+	c.mu.Unlock()
+	return true, c.write(k, rec)
+}
+
+// Expired reports whether the entry has expired at now.
+func (e *Entry) Expired(now time.Time) bool { return e.Announcement.Expired(now) }
+
+func (c *Catalog) recordLocked(e *Entry) []byte {
+	b, err := json.Marshal(stored{Raw: e.Announcement.Raw, FirstSeen: e.FirstSeen, LastSeen: e.LastSeen, ReceivedFrom: e.ReceivedFrom.String()})
+	if err != nil {
+		panic(fmt.Sprintf("catalog: encoding an entry cannot fail: %v", err))
+	}
+	return b
+}
+
+func (c *Catalog) write(k entryKey, rec []byte) error {
+	if err := c.db.Set([]byte(storageKey(k.kind, k.subject)), rec, pebble.NoSync); err != nil {
+		return fmt.Errorf("catalog: %w", err)
+	}
+	return nil
+}
+
+// List returns the live entries of kind (every kind when kind is KIND_UNSPECIFIED), ordered by kind then
+// subject.
+func (c *Catalog) List(kind pb.Kind) []Entry {
+	now := c.now()
+	c.mu.Lock()
+	out := make([]Entry, 0, len(c.mu.entries))
+	for k, e := range c.mu.entries {
+		if (kind == pb.Kind_KIND_UNSPECIFIED || k.kind == kind) && !e.Expired(now) {
+			out = append(out, *e)
+		}
+	}
+	c.mu.Unlock()
+	slices.SortFunc(out, func(a, b Entry) int {
+		if a.Kind != b.Kind {
+			return int(a.Kind) - int(b.Kind)
+		}
+		return strings.Compare(a.Subject, b.Subject)
+	})
+	return out
+}
+
+// Get returns the live entry of kind about subject.
+func (c *Catalog) Get(kind pb.Kind, subject string) (Entry, bool) {
+	now := c.now()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e, ok := c.mu.entries[entryKey{kind, subject}]
+	if !ok || e.Expired(now) {
+		return Entry{}, false
+	}
+	return *e, true
+}
+
+// Changed returns a channel that is closed at the next visible change (a new subject or a newer
+// announcement). Call it again after it fires to wait for the one after.
+func (c *Catalog) Changed() <-chan struct{} {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.mu.changed
+}
+
+// Run removes expired entries from memory and disk every interval until ctx is done. The caller owns the
+// goroutine that runs it.
+func (c *Catalog) Run(ctx context.Context, interval time.Duration) error {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+			if err := c.sweep(); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+func (c *Catalog) sweep() error {
+	now := c.now()
+	c.mu.Lock()
+	var gone []entryKey
+	for k, e := range c.mu.entries {
+		if e.Expired(now) {
+			gone = append(gone, k)
+			delete(c.mu.entries, k)
+		}
+	}
+	c.mu.Unlock()
+	if len(gone) == 0 {
+		return nil
+	}
+	b := c.db.NewBatch()
+	defer b.Close()
+	for _, k := range gone {
+		if err := b.Delete([]byte(storageKey(k.kind, k.subject)), nil); err != nil {
+			return fmt.Errorf("catalog: %w", err)
+		}
+	}
+	if err := b.Commit(pebble.NoSync); err != nil {
+		return fmt.Errorf("catalog: %w", err)
+	}
+	c.log.Debug("catalog: removed expired entries", "count", len(gone))
+	return nil
+}

@@ -1,0 +1,112 @@
+package p2p
+
+import (
+	"context"
+	"time"
+
+	"github.com/ipfs/go-cid"
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+	mh "github.com/multiformats/go-multihash"
+)
+
+// Discovery timing.
+const (
+	discoverMin     = time.Second      // between rounds while rounds find new peers
+	discoverMax     = 30 * time.Second // between rounds once they stop finding any
+	reprovideEvery  = 10 * time.Minute // refresh of this node's rendezvous provider record
+	discoverTimeout = 15 * time.Second // for one DHT provide or find
+	dialTimeout     = 5 * time.Second
+)
+
+// RendezvousCID is the DHT key under which every node of a network provides itself, so that nodes that only
+// know a bootstrap peer can find each other.
+func RendezvousCID(network string) cid.Cid {
+	sum, err := mh.Sum([]byte("shoulders:"+network+":nodes"), mh.SHA2_256, -1)
+	if err != nil {
+		panic(err) // sha2-256 is always available
+	}
+	return cid.NewCidV1(cid.Raw, sum)
+}
+
+// discover connects to the bootstrap peers, then in rounds: provides the rendezvous record, finds other
+// providers of it and connects to them, and tops up from the routing table, until TargetPeers connections are
+// open. Rounds come every discoverMin while they find someone new, backing off to discoverMax while they do
+// not. The DHT's own refresh (random walks per bucket) keeps the routing table full meanwhile.
+func (n *Network) discover(ctx context.Context) error {
+	rendezvous := RendezvousCID(n.cfg.Network)
+	wait := discoverMin
+	var provided time.Time
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-timer.C:
+		}
+		before := len(n.host.Network().Peers())
+		n.connectBootstrap(ctx)
+		if n.dht.RoutingTable().Size() > 0 {
+			if time.Since(provided) > reprovideEvery {
+				pctx, cancel := context.WithTimeout(ctx, discoverTimeout)
+				if err := n.dht.Provide(pctx, rendezvous, true); err == nil {
+					provided = time.Now()
+				} else if ctx.Err() == nil {
+					n.log.Debug("discovery: provide failed", "err", err)
+				}
+				cancel()
+			}
+			n.connectProviders(ctx, rendezvous)
+			n.connectRoutingTable(ctx)
+		}
+		if len(n.host.Network().Peers()) > before || provided.IsZero() {
+			wait = discoverMin
+		} else {
+			wait = min(2*wait, discoverMax)
+		}
+		timer.Reset(wait)
+	}
+}
+
+func (n *Network) connectBootstrap(ctx context.Context) {
+	for _, ai := range n.cfg.Bootstrap {
+		if ai.ID == n.host.ID() || n.host.Network().Connectedness(ai.ID) == network.Connected {
+			continue
+		}
+		n.dial(ctx, ai)
+	}
+}
+
+func (n *Network) connectProviders(ctx context.Context, rendezvous cid.Cid) {
+	fctx, cancel := context.WithTimeout(ctx, discoverTimeout)
+	defer cancel()
+	for ai := range n.dht.FindProvidersAsync(fctx, rendezvous, 64) {
+		if len(n.host.Network().Peers()) >= n.cfg.TargetPeers {
+			return
+		}
+		if ai.ID == n.host.ID() || n.host.Network().Connectedness(ai.ID) == network.Connected {
+			continue
+		}
+		n.dial(ctx, ai)
+	}
+}
+
+func (n *Network) connectRoutingTable(ctx context.Context) {
+	for _, p := range n.dht.RoutingTable().ListPeers() {
+		if len(n.host.Network().Peers()) >= n.cfg.TargetPeers {
+			return
+		}
+		if n.host.Network().Connectedness(p) != network.Connected {
+			n.dial(ctx, peer.AddrInfo{ID: p})
+		}
+	}
+}
+
+func (n *Network) dial(ctx context.Context, ai peer.AddrInfo) {
+	dctx, cancel := context.WithTimeout(ctx, dialTimeout)
+	defer cancel()
+	if err := n.host.Connect(dctx, ai); err != nil && ctx.Err() == nil {
+		n.log.Debug("discovery: dial failed", "peer", ai.ID, "err", err)
+	}
+}
