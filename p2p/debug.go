@@ -9,11 +9,11 @@ import (
 	"time"
 
 	"github.com/ipfs/go-cid"
+	kb "github.com/libp2p/go-libp2p-kbucket"
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/routing"
-	kb "github.com/libp2p/go-libp2p-kbucket"
 	ma "github.com/multiformats/go-multiaddr"
 )
 

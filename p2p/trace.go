@@ -289,8 +289,8 @@ func (t *Tracer) RejectMessage(m *pubsub.Message, reason string) {
 	t.push(msgEvent(typ, m, reason))
 }
 func (t *Tracer) DuplicateMessage(m *pubsub.Message) { t.push(msgEvent(EventDuplicate, m, "")) }
-func (t *Tracer) ThrottlePeer(p peer.ID)            { t.push(rawEvent{typ: EventThrottle, peer: p}) }
-func (t *Tracer) RecvRPC(*pubsub.RPC)               {}
+func (t *Tracer) ThrottlePeer(p peer.ID)             { t.push(rawEvent{typ: EventThrottle, peer: p}) }
+func (t *Tracer) RecvRPC(*pubsub.RPC)                {}
 func (t *Tracer) SendRPC(rpc *pubsub.RPC, _ peer.ID) {
 	if n := len(rpc.GetPublish()); n > 0 {
 		t.msgSends.Add(uint64(n))

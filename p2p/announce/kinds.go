@@ -95,7 +95,9 @@ const (
 )
 
 func checkWorkerOffer(o *pb.WorkerOffer) error {
-	bad := func(format string, args ...any) error { return refuse(CodeInvalidBody, "worker offer: "+format, args...) }
+	bad := func(format string, args ...any) error {
+		return refuse(CodeInvalidBody, "worker offer: "+format, args...)
+	}
 	if len(o.Addrs) > maxAddrs {
 		return bad("%d addrs, the limit is %d", len(o.Addrs), maxAddrs)
 	}
