@@ -56,6 +56,8 @@ type Options struct {
 	FS vfs.FS
 	// NoDiscovery turns off DHT discovery (tests that wire peers by hand).
 	NoDiscovery bool
+	// SyncInterval overrides the catalog anti-entropy interval (p2p.Config.SyncInterval).
+	SyncInterval time.Duration
 	// Capabilities, when set, replaces probing the machine.
 	Capabilities *compute.Capabilities
 }
@@ -129,12 +131,13 @@ func Open(ctx context.Context, home string, opts Options) (n *Node, err error) {
 		traceFile = n.trace
 	}
 	n.net, err = p2p.New(n.host, n.catalog, p2p.Config{
-		Network:     cfg.Network,
-		Bootstrap:   cfg.Bootstrap,
-		Log:         log.With("component", "p2p"),
-		Registry:    n.reg,
-		TraceFile:   traceFile,
-		NoDiscovery: opts.NoDiscovery,
+		Network:      cfg.Network,
+		Bootstrap:    cfg.Bootstrap,
+		Log:          log.With("component", "p2p"),
+		Registry:     n.reg,
+		TraceFile:    traceFile,
+		NoDiscovery:  opts.NoDiscovery,
+		SyncInterval: opts.SyncInterval,
 	})
 	if err != nil {
 		return nil, err
@@ -249,7 +252,7 @@ func (n *Node) announce(ctx context.Context) error {
 	t := time.NewTicker(n.cfg.AnnounceInterval)
 	defer t.Stop()
 	for {
-		if err := n.publishOffer(ctx); err != nil && ctx.Err() == nil {
+		if _, err := n.publishOffer(ctx); err != nil && ctx.Err() == nil {
 			n.log.Warn("publishing worker offer", "err", err)
 		}
 		select {
@@ -281,7 +284,7 @@ func (n *Node) Offer() *pb.WorkerOffer {
 	return o
 }
 
-func (n *Node) publishOffer(ctx context.Context) error {
+func (n *Node) publishOffer(ctx context.Context) (*announce.Verified, error) {
 	ttl := min(3*n.cfg.AnnounceInterval, announce.MaxTTL)
 	return n.net.Publish(ctx, pb.Kind_KIND_WORKER_OFFER, n.Offer(), ttl)
 }

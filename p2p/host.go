@@ -5,10 +5,11 @@ import (
 	"time"
 
 	"github.com/libp2p/go-libp2p"
+	"github.com/libp2p/go-libp2p/core/connmgr"
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/host"
 	rcmgr "github.com/libp2p/go-libp2p/p2p/host/resource-manager"
-	"github.com/libp2p/go-libp2p/p2p/net/connmgr"
+	basicconnmgr "github.com/libp2p/go-libp2p/p2p/net/connmgr"
 	quic "github.com/libp2p/go-libp2p/p2p/transport/quic"
 	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
 	"github.com/prometheus/client_golang/prometheus"
@@ -25,6 +26,8 @@ type HostConfig struct {
 	// ConnLow and ConnHigh are the connection manager's watermarks: past ConnHigh connections it trims back to
 	// ConnLow, sparing peers tagged as valuable (gossip mesh members) and connections younger than a minute.
 	ConnLow, ConnHigh int
+	// Gater, when set, decides which connections the host may make and accept.
+	Gater connmgr.ConnectionGater
 }
 
 // Defaults for HostConfig's watermarks.
@@ -43,7 +46,7 @@ func NewHost(cfg HostConfig) (host.Host, error) {
 	if cfg.ConnHigh == 0 {
 		cfg.ConnHigh = DefaultConnHigh
 	}
-	cm, err := connmgr.NewConnManager(cfg.ConnLow, cfg.ConnHigh, connmgr.WithGracePeriod(time.Minute))
+	cm, err := basicconnmgr.NewConnManager(cfg.ConnLow, cfg.ConnHigh, basicconnmgr.WithGracePeriod(time.Minute))
 	if err != nil {
 		return nil, fmt.Errorf("p2p: connection manager: %w", err)
 	}
@@ -67,6 +70,9 @@ func NewHost(cfg HostConfig) (host.Host, error) {
 		libp2p.UserAgent(version.Agent()),
 		libp2p.DisableRelay(),
 		libp2p.Ping(true),
+	}
+	if cfg.Gater != nil {
+		opts = append(opts, libp2p.ConnectionGater(cfg.Gater))
 	}
 	if cfg.Registry != nil {
 		opts = append(opts, libp2p.PrometheusRegisterer(cfg.Registry))

@@ -12,12 +12,16 @@
 //     rendezvous provider record (the CID of "shoulders:<network>:nodes") lets nodes that only know a
 //     bootstrap peer find each other and connect, up to Config.TargetPeers. The loop backs off while it finds
 //     nothing new.
-//   - A node joining late does not wait for the next periodic announcement: when two nodes connect they
-//     exchange their catalogs once over /shoulders/catalog/1 (each entry is a signed announcement, verified
-//     exactly as gossip is). This is also how a healed partition catches up at once.
-//   - A gossiped announcement must be authored by the peer that signed the gossip message: nobody
-//     republishes someone else's announcement on a topic. Relaying others' announcements is the catalog sync
-//     protocol's job.
+//   - A node joining late does not wait for the next periodic announcement: when a peer joins a topic of
+//     ours (it subscribes, or it connects already subscribed) we pull its catalog over /shoulders/catalog/1 (each entry is a signed announcement, verified
+//     exactly as gossip is), and whatever is news to a node it republishes, byte for byte, on the topic. So
+//     a healed partition catches up at once on both sides, not only at the two ends of the new link.
+//   - Gossip alone can lose news: a message that reaches a node before its mesh forms is delivered to it and
+//     forwarded to nobody. So every node also runs anti-entropy: every SyncInterval (30 s) it pulls from one
+//     random topic peer whatever that peer holds and it lacks (its request carries a digest of its catalog).
+//   - Anyone may relay anyone's announcement: the announcement's own signature says who wrote it. To keep
+//     relays from flooding, a validator ignores (without penalty, and without forwarding) an announcement
+//     whose subject it already holds at the same or a newer seq; only news travels.
 //   - Message IDs are the SHA-256 of the message data, so the same signed announcement is one message however
 //     many peers publish it.
 //   - Peer scoring penalises invalid messages heavily and nothing else much; IP colocation is not scored, since
@@ -65,6 +69,9 @@ type Config struct {
 	// NoDiscovery turns off DHT bootstrap and rendezvous: peers are connected by hand. Tests on mocknet use it
 	// to keep exactly the links they make.
 	NoDiscovery bool
+	// SyncInterval is how often the node pulls a digest-diff of one random peer's catalog (anti-entropy);
+	// 0 means DefaultSyncInterval, a negative value turns it off.
+	SyncInterval time.Duration
 	// OnDeliver, when set, is called for every announcement gossip delivers, after the catalog took it, on
 	// the topic's goroutine. It must not block.
 	OnDeliver func(v *announce.Verified, from peer.ID)
@@ -183,7 +190,14 @@ func New(h host.Host, cat *catalog.Catalog, cfg Config) (*Network, error) {
 		}
 		n.topics[k], n.subs[k] = t, sub
 	}
-	n.sync = newCatalogSync(n)
+	interval := cfg.SyncInterval
+	switch {
+	case interval == 0:
+		interval = DefaultSyncInterval
+	case interval < 0:
+		interval = 0
+	}
+	n.sync = newCatalogSync(n, interval)
 	return n, nil
 }
 
@@ -271,15 +285,16 @@ func (n *Network) validator(kind pb.Kind) pubsub.ValidatorEx {
 		if err == nil && v.Kind != kind {
 			err = &announce.Error{Code: announce.CodeWrongTopic, Detail: fmt.Sprintf("a %s announcement on the %s topic", announce.KindName(v.Kind), announce.TopicOf(kind))}
 		}
-		if err == nil {
-			if author, aerr := peer.IDFromBytes(m.From); aerr != nil || author != v.Announcer {
-				err = &announce.Error{Code: announce.CodeNotAuthor, Detail: fmt.Sprintf("announcement by %s published by %s", v.Announcer, author)}
+		// What this node publishes itself (its own announcements, and relays of news) always goes out.
+		if err == nil && m.ReceivedFrom != n.host.ID() {
+			if e, ok := n.catalog.Get(v.Kind, v.Subject); ok && e.Seq >= v.Seq {
+				err = &announce.Error{Code: announce.CodeStale, Detail: fmt.Sprintf("already have seq %d of %s %s", e.Seq, announce.KindName(v.Kind), v.Subject)}
 			}
 		}
 		if err != nil {
 			code := announce.CodeOf(err)
 			m.ValidatorData = rejection{code: code, err: err}
-			if code == announce.CodeExpired {
+			if code == announce.CodeExpired || code == announce.CodeStale {
 				return pubsub.ValidationIgnore
 			}
 			return pubsub.ValidationReject
@@ -332,22 +347,36 @@ func (n *Network) Tracer() *Tracer { return n.tracer }
 func (n *Network) DHT() *dht.IpfsDHT { return n.dht }
 
 // Publish signs body as an announcement of kind by this node, valid for ttl, and gossips it. The node's own
-// subscription delivers it to its own catalog like anyone else's.
-func (n *Network) Publish(ctx context.Context, kind pb.Kind, body proto.Message, ttl time.Duration) error {
+// subscription delivers it to its own catalog like anyone else's. It returns the announcement as published.
+func (n *Network) Publish(ctx context.Context, kind pb.Kind, body proto.Message, ttl time.Duration) (*announce.Verified, error) {
 	t, ok := n.topics[kind]
 	if !ok {
-		return fmt.Errorf("p2p: no topic for kind %v", kind)
+		return nil, fmt.Errorf("p2p: no topic for kind %v", kind)
 	}
 	now := time.Now()
 	raw, err := announce.Sign(n.key, kind, n.nextSeq(now), now, ttl, body)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	n.tracer.published(t.String(), MessageID(raw), n.host.ID(), raw, nil)
+	v, err := announce.Open(raw, now)
+	if err != nil {
+		return nil, fmt.Errorf("p2p: our own announcement does not verify: %w", err)
+	}
+	n.tracer.published(t.String(), MessageID(raw), n.host.ID(), raw, v)
 	if err := t.Publish(ctx, raw); err != nil {
-		return fmt.Errorf("p2p: publish %s: %w", announce.KindName(kind), err)
+		return nil, fmt.Errorf("p2p: publish %s: %w", announce.KindName(kind), err)
 	}
-	return nil
+	return v, nil
+}
+
+// relay republishes an announcement this node learned outside gossip (by catalog sync), byte for byte, so
+// the news reaches the peers that lack it.
+func (n *Network) relay(ctx context.Context, v *announce.Verified) error {
+	t, ok := n.topics[v.Kind]
+	if !ok {
+		return fmt.Errorf("p2p: no topic for kind %v", v.Kind)
+	}
+	return t.Publish(ctx, v.Raw)
 }
 
 // nextSeq returns the time in milliseconds, or one more than the last seq when the clock has not moved on

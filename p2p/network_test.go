@@ -63,6 +63,11 @@ func addHost(t testing.TB, mn mocknet.Mocknet, key crypto.PrivKey) host.Host {
 // startNetwork runs a Network on h until the test ends.
 func startNetwork(t testing.TB, h host.Host) *Network {
 	t.Helper()
+	return startNetworkWith(t, h, Config{})
+}
+
+func startNetworkWith(t testing.TB, h host.Host, cfg Config) *Network {
+	t.Helper()
 	db, err := pebble.Open("db", &pebble.Options{FS: vfs.NewMem(), Logger: quietPebble{}})
 	if err != nil {
 		t.Fatal(err)
@@ -71,7 +76,8 @@ func startNetwork(t testing.TB, h host.Host) *Network {
 	if err != nil {
 		t.Fatal(err)
 	}
-	n, err := New(h, cat, Config{Network: testNetwork, Log: quiet, NoDiscovery: true})
+	cfg.Network, cfg.Log, cfg.NoDiscovery = testNetwork, quiet, true
+	n, err := New(h, cat, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -134,13 +140,25 @@ func offer() *pb.WorkerOffer {
 	return &pb.WorkerOffer{Roles: []string{"client", "worker"}, CpuCores: 2, Version: "test"}
 }
 
-func signed(t testing.TB, key crypto.PrivKey) []byte {
+func signed(t testing.TB, key crypto.PrivKey, seq uint64) []byte {
 	t.Helper()
-	raw, err := announce.Sign(key, pb.Kind_KIND_WORKER_OFFER, uint64(time.Now().UnixMilli()), time.Now(), time.Minute, offer())
+	raw, err := announce.Sign(key, pb.Kind_KIND_WORKER_OFFER, seq, time.Now(), time.Minute, offer())
 	if err != nil {
 		t.Fatal(err)
 	}
 	return raw
+}
+
+// signedRaw signs any body, even one Sign would refuse: what a buggy or hostile peer can send.
+func signedRaw(t testing.TB, key crypto.PrivKey, seq uint64, body *pb.WorkerOffer) []byte {
+	t.Helper()
+	author, _ := peer.IDFromPrivateKey(key)
+	b, _ := proto.Marshal(body)
+	ann, _ := proto.Marshal(&pb.Announcement{Kind: pb.Kind_KIND_WORKER_OFFER, Announcer: []byte(author), Seq: seq,
+		IssuedAtMs: time.Now().UnixMilli(), ExpiresAtMs: time.Now().Add(time.Minute).UnixMilli(), Body: b})
+	sig, _ := key.Sign(append([]byte(announce.SigningDomain), ann...))
+	out, _ := proto.Marshal(&pb.SignedAnnouncement{Announcement: ann, Signature: sig})
+	return out
 }
 
 // misSigned is an announcement that claims author but carries a signature by another key.
@@ -159,7 +177,8 @@ func TestMaliciousPeersAreRejectedTracedAndScoredDown(t *testing.T) {
 	defer mn.Close()
 	honestKey, goodKey := newKey(t), newKey(t)
 	hHonest, hGood := addHost(t, mn, honestKey), addHost(t, mn, goodKey)
-	hM1, hM2, hM3 := addHost(t, mn, newKey(t)), addHost(t, mn, newKey(t)), addHost(t, mn, newKey(t))
+	m3Key := newKey(t)
+	hM1, hM2, hM3 := addHost(t, mn, newKey(t)), addHost(t, mn, newKey(t)), addHost(t, mn, m3Key)
 	if err := mn.LinkAll(); err != nil {
 		t.Fatal(err)
 	}
@@ -192,9 +211,9 @@ func TestMaliciousPeersAreRejectedTracedAndScoredDown(t *testing.T) {
 	attacks := []bad{
 		{hM1.ID(), m1, []byte("this is not an announcement"), announce.CodeMalformed + ": "},
 		{hM1.ID(), m1, misSigned(t, hM1.ID()), announce.CodeBadSignature + ": "},
-		{hM3.ID(), m3, signed(t, goodKey), announce.CodeNotAuthor + ": "},
+		{hM3.ID(), m3, signedRaw(t, m3Key, 1, &pb.WorkerOffer{Roles: []string{"emperor"}, CpuCores: 1, Version: "x"}), announce.CodeInvalidBody + ": "},
 		{hM3.ID(), m3, make([]byte, announce.MaxSize+1), announce.CodeOversized + ": "},
-		{hM2.ID(), m2, signed(t, newKey(t)), pubsub.RejectMissingSignature},
+		{hM2.ID(), m2, signed(t, newKey(t), 1), pubsub.RejectMissingSignature},
 	}
 	for _, a := range attacks {
 		if err := a.topic.Publish(ctx, a.data); err != nil {
@@ -235,7 +254,7 @@ func TestMaliciousPeersAreRejectedTracedAndScoredDown(t *testing.T) {
 
 	// Nothing bad reached the catalog, and the node still takes good announcements.
 	changed := honest.catalog.Changed()
-	if err := good.Publish(ctx, pb.Kind_KIND_WORKER_OFFER, offer(), time.Minute); err != nil {
+	if _, err := good.Publish(ctx, pb.Kind_KIND_WORKER_OFFER, offer(), time.Minute); err != nil {
 		t.Fatal(err)
 	}
 	select {
@@ -246,6 +265,100 @@ func TestMaliciousPeersAreRejectedTracedAndScoredDown(t *testing.T) {
 	entries := honest.catalog.List(pb.Kind_KIND_UNSPECIFIED)
 	if len(entries) != 1 || entries[0].Announcer != hGood.ID() {
 		t.Fatalf("catalog after the attacks: %+v", entries)
+	}
+}
+
+// Anyone may relay anyone's announcement: news is taken from a relay, and what a node already holds is
+// ignored without penalty for the relay.
+func TestRelaysCarryNewsAndStaleRelaysAreIgnored(t *testing.T) {
+	mn := mocknet.New()
+	defer mn.Close()
+	authorKey := newKey(t)
+	hHonest, hRelay := addHost(t, mn, newKey(t)), addHost(t, mn, newKey(t))
+	author := addHost(t, mn, authorKey).ID()
+	mn.LinkAll()
+	honest := startNetwork(t, hHonest)
+	relay := rawPubSub(t, hRelay)
+	if _, err := mn.ConnectPeers(hHonest.ID(), hRelay.ID()); err != nil {
+		t.Fatal(err)
+	}
+	waitForPeer(t, relay, hHonest.ID())
+	sub, _, _ := honest.Tracer().Subscribe(Filter{Types: []string{EventDeliver, EventIgnore, EventReject}}, 0)
+	defer honest.Tracer().Unsubscribe(sub)
+	next := func() Event {
+		select {
+		case e := <-sub.C:
+			return e
+		case <-time.After(30 * time.Second):
+			t.Fatal("no trace event")
+			return Event{}
+		}
+	}
+
+	ctx := context.Background()
+	changed := honest.catalog.Changed()
+	relay.Publish(ctx, signed(t, authorKey, 10))
+	if e := next(); e.Type != EventDeliver || e.Peer != hRelay.ID().String() {
+		t.Fatalf("news from a relay: %+v", e)
+	}
+	select {
+	case <-changed:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the relayed news never reached the catalog")
+	}
+	if e, ok := honest.catalog.Get(pb.Kind_KIND_WORKER_OFFER, author.String()); !ok || e.Seq != 10 || e.ReceivedFrom != hRelay.ID() {
+		t.Fatalf("catalog after the relay: %+v", e)
+	}
+	relay.Publish(ctx, signed(t, authorKey, 9))
+	if e := next(); e.Type != EventIgnore || !strings.HasPrefix(e.Reason, announce.CodeStale+": already have seq 10") {
+		t.Fatalf("an older relay: %+v", e)
+	}
+	waitScores(t, honest, func(s Scores) bool {
+		return len(s.Peers) == 1 && s.Peers[0].Peer == hRelay.ID().String() && s.Peers[0].Score >= 0 &&
+			s.Peers[0].Topics[TopicName(testNetwork, pb.Kind_KIND_WORKER_OFFER)].FirstDeliveries > 0
+	})
+}
+
+// Anti-entropy: a node that holds an announcement its peer never got by gossip (here it is put straight into
+// its catalog, as if it had arrived before any mesh formed) hands it over within a sync interval, and only
+// what the peer lacks.
+func TestAntiEntropyFillsWhatGossipMissed(t *testing.T) {
+	mn := mocknet.New()
+	defer mn.Close()
+	hA, hB := addHost(t, mn, newKey(t)), addHost(t, mn, newKey(t))
+	mn.LinkAll()
+	a := startNetworkWith(t, hA, Config{SyncInterval: 100 * time.Millisecond})
+	b := startNetworkWith(t, hB, Config{SyncInterval: 100 * time.Millisecond})
+	if _, err := mn.ConnectPeers(hA.ID(), hB.ID()); err != nil {
+		t.Fatal(err)
+	}
+	waitForPeer(t, a.topics[pb.Kind_KIND_WORKER_OFFER], hB.ID())
+
+	third := newKey(t)
+	thirdID, _ := peer.IDFromPrivateKey(third)
+	v, err := announce.Open(signed(t, third, 7), time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	changed := b.catalog.Changed()
+	if ok, err := a.catalog.Put(v, hA.ID()); !ok || err != nil {
+		t.Fatal(ok, err)
+	}
+	select {
+	case <-changed:
+	case <-time.After(30 * time.Second):
+		t.Fatal("anti-entropy never brought the announcement over")
+	}
+	e, ok := b.catalog.Get(pb.Kind_KIND_WORKER_OFFER, thirdID.String())
+	if !ok || e.Seq != 7 || e.ReceivedFrom != hA.ID() {
+		t.Fatalf("b's entry: %+v", e)
+	}
+	// A digest that already covers everything gets an empty answer.
+	if got := a.sync.missing(b.catalog.Digest(syncMaxHaves), nil); len(got) != 0 {
+		t.Fatalf("a would still send %d announcements b has", len(got))
+	}
+	if got := a.sync.missing(nil, nil); len(got) != 1 {
+		t.Fatalf("to an empty catalog a would send %d announcements, want 1", len(got))
 	}
 }
 

@@ -396,10 +396,12 @@ func (x *GPU) GetDriverVersion() string {
 }
 
 // CatalogRequest asks a peer, over /shoulders/catalog/1, for the live announcements it holds of the given
-// kinds (all known kinds when empty).
+// kinds (all known kinds when empty) that the requester lacks: those whose subject is not in have, or is there
+// with a lower seq.
 type CatalogRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Kinds         []Kind                 `protobuf:"varint,1,rep,packed,name=kinds,proto3,enum=shoulders.v1.Kind" json:"kinds,omitempty"`
+	Have          []*CatalogHave         `protobuf:"bytes,2,rep,name=have,proto3" json:"have,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -441,6 +443,74 @@ func (x *CatalogRequest) GetKinds() []Kind {
 	return nil
 }
 
+func (x *CatalogRequest) GetHave() []*CatalogHave {
+	if x != nil {
+		return x.Have
+	}
+	return nil
+}
+
+// CatalogHave is one entry of a requester's catalog digest.
+type CatalogHave struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Kind          Kind                   `protobuf:"varint,1,opt,name=kind,proto3,enum=shoulders.v1.Kind" json:"kind,omitempty"`
+	Subject       string                 `protobuf:"bytes,2,opt,name=subject,proto3" json:"subject,omitempty"`
+	Seq           uint64                 `protobuf:"varint,3,opt,name=seq,proto3" json:"seq,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CatalogHave) Reset() {
+	*x = CatalogHave{}
+	mi := &file_announce_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CatalogHave) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CatalogHave) ProtoMessage() {}
+
+func (x *CatalogHave) ProtoReflect() protoreflect.Message {
+	mi := &file_announce_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CatalogHave.ProtoReflect.Descriptor instead.
+func (*CatalogHave) Descriptor() ([]byte, []int) {
+	return file_announce_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *CatalogHave) GetKind() Kind {
+	if x != nil {
+		return x.Kind
+	}
+	return Kind_KIND_UNSPECIFIED
+}
+
+func (x *CatalogHave) GetSubject() string {
+	if x != nil {
+		return x.Subject
+	}
+	return ""
+}
+
+func (x *CatalogHave) GetSeq() uint64 {
+	if x != nil {
+		return x.Seq
+	}
+	return 0
+}
+
 // CatalogResponse carries up to the protocol's limit of announcements, each a serialized SignedAnnouncement
 // exactly as its author produced it; the receiver verifies each exactly as if it had arrived by gossip.
 type CatalogResponse struct {
@@ -452,7 +522,7 @@ type CatalogResponse struct {
 
 func (x *CatalogResponse) Reset() {
 	*x = CatalogResponse{}
-	mi := &file_announce_proto_msgTypes[5]
+	mi := &file_announce_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -464,7 +534,7 @@ func (x *CatalogResponse) String() string {
 func (*CatalogResponse) ProtoMessage() {}
 
 func (x *CatalogResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_announce_proto_msgTypes[5]
+	mi := &file_announce_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -477,7 +547,7 @@ func (x *CatalogResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CatalogResponse.ProtoReflect.Descriptor instead.
 func (*CatalogResponse) Descriptor() ([]byte, []int) {
-	return file_announce_proto_rawDescGZIP(), []int{5}
+	return file_announce_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *CatalogResponse) GetAnnouncements() [][]byte {
@@ -517,9 +587,14 @@ const file_announce_proto_rawDesc = "" +
 	"\x04name\x18\x03 \x01(\tR\x04name\x12\x1d\n" +
 	"\n" +
 	"memory_mib\x18\x04 \x01(\x04R\tmemoryMib\x12%\n" +
-	"\x0edriver_version\x18\x05 \x01(\tR\rdriverVersion\":\n" +
+	"\x0edriver_version\x18\x05 \x01(\tR\rdriverVersion\"i\n" +
 	"\x0eCatalogRequest\x12(\n" +
-	"\x05kinds\x18\x01 \x03(\x0e2\x12.shoulders.v1.KindR\x05kinds\"7\n" +
+	"\x05kinds\x18\x01 \x03(\x0e2\x12.shoulders.v1.KindR\x05kinds\x12-\n" +
+	"\x04have\x18\x02 \x03(\v2\x19.shoulders.v1.CatalogHaveR\x04have\"a\n" +
+	"\vCatalogHave\x12&\n" +
+	"\x04kind\x18\x01 \x01(\x0e2\x12.shoulders.v1.KindR\x04kind\x12\x18\n" +
+	"\asubject\x18\x02 \x01(\tR\asubject\x12\x10\n" +
+	"\x03seq\x18\x03 \x01(\x04R\x03seq\"7\n" +
 	"\x0fCatalogResponse\x12$\n" +
 	"\rannouncements\x18\x01 \x03(\fR\rannouncements*3\n" +
 	"\x04Kind\x12\x14\n" +
@@ -539,7 +614,7 @@ func file_announce_proto_rawDescGZIP() []byte {
 }
 
 var file_announce_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_announce_proto_msgTypes = make([]protoimpl.MessageInfo, 6)
+var file_announce_proto_msgTypes = make([]protoimpl.MessageInfo, 7)
 var file_announce_proto_goTypes = []any{
 	(Kind)(0),                  // 0: shoulders.v1.Kind
 	(*SignedAnnouncement)(nil), // 1: shoulders.v1.SignedAnnouncement
@@ -547,17 +622,20 @@ var file_announce_proto_goTypes = []any{
 	(*WorkerOffer)(nil),        // 3: shoulders.v1.WorkerOffer
 	(*GPU)(nil),                // 4: shoulders.v1.GPU
 	(*CatalogRequest)(nil),     // 5: shoulders.v1.CatalogRequest
-	(*CatalogResponse)(nil),    // 6: shoulders.v1.CatalogResponse
+	(*CatalogHave)(nil),        // 6: shoulders.v1.CatalogHave
+	(*CatalogResponse)(nil),    // 7: shoulders.v1.CatalogResponse
 }
 var file_announce_proto_depIdxs = []int32{
 	0, // 0: shoulders.v1.Announcement.kind:type_name -> shoulders.v1.Kind
 	4, // 1: shoulders.v1.WorkerOffer.gpus:type_name -> shoulders.v1.GPU
 	0, // 2: shoulders.v1.CatalogRequest.kinds:type_name -> shoulders.v1.Kind
-	3, // [3:3] is the sub-list for method output_type
-	3, // [3:3] is the sub-list for method input_type
-	3, // [3:3] is the sub-list for extension type_name
-	3, // [3:3] is the sub-list for extension extendee
-	0, // [0:3] is the sub-list for field type_name
+	6, // 3: shoulders.v1.CatalogRequest.have:type_name -> shoulders.v1.CatalogHave
+	0, // 4: shoulders.v1.CatalogHave.kind:type_name -> shoulders.v1.Kind
+	5, // [5:5] is the sub-list for method output_type
+	5, // [5:5] is the sub-list for method input_type
+	5, // [5:5] is the sub-list for extension type_name
+	5, // [5:5] is the sub-list for extension extendee
+	0, // [0:5] is the sub-list for field type_name
 }
 
 func init() { file_announce_proto_init() }
@@ -571,7 +649,7 @@ func file_announce_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_announce_proto_rawDesc), len(file_announce_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   6,
+			NumMessages:   7,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -57,7 +57,8 @@ const (
 	CodeBadTime      = "bad_time"
 	CodeExpired      = "expired"
 	CodeWrongTopic   = "wrong_topic"
-	CodeNotAuthor    = "not_author"
+	// CodeStale: a node already holds this announcement or a newer one of the same subject.
+	CodeStale = "stale"
 )
 
 // Error is why an announcement was refused: a Code from the list above and a Detail naming what was wrong.

@@ -229,6 +229,17 @@ func (c *Catalog) List(kind pb.Kind) []Entry {
 	return out
 }
 
+// Digest lists (kind, subject, seq) of up to max live entries, in List order: what a catalog sync request
+// tells a peer this node already holds.
+func (c *Catalog) Digest(max int) []*pb.CatalogHave {
+	entries := c.List(pb.Kind_KIND_UNSPECIFIED)
+	out := make([]*pb.CatalogHave, 0, min(len(entries), max))
+	for _, e := range entries[:min(len(entries), max)] {
+		out = append(out, &pb.CatalogHave{Kind: e.Kind, Subject: e.Subject, Seq: e.Seq})
+	}
+	return out
+}
+
 // Get returns the live entry of kind about subject.
 func (c *Catalog) Get(kind pb.Kind, subject string) (Entry, bool) {
 	now := c.now()
