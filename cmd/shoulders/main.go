@@ -38,6 +38,7 @@ func newRootCmd() *cobra.Command {
 	root.AddCommand(
 		newInitCmd(),
 		newNodeCmd(),
+		newDevnetCmd(),
 		newIDCmd(),
 		newPeersCmd(),
 		newWorkersCmd(),

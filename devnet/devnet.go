@@ -1,0 +1,347 @@
+// Package devnet starts a whole Shoulders network on loopback in one command: it creates a node home per node
+// under one directory (the first node is everyone's bootstrap peer), runs each node as a separate process of
+// the same binary (`shoulders node`), prints where each node's API is, follows them with a one-line status as
+// they find each other, and stops them all when its context ends.
+//
+// Decisions where the design is silent:
+//   - Nodes are processes, not goroutines, so a devnet behaves like a real network (each node has its own
+//     store, key and crashes alone). Each child dies with the supervisor (Linux parent-death signal) and runs
+//     in its own process group, so Ctrl-C reaches only the supervisor, which stops the nodes in order.
+//   - Ports are picked free at creation (or from --base-port) and written into each node's config, so a
+//     devnet directory can be started again later with the same identities and addresses.
+//   - Node homes that already exist in the directory are reused as they are.
+package devnet
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/shouldersnet/shoulders/node"
+	"github.com/shouldersnet/shoulders/p2p/announce"
+)
+
+// Network is the name every devnet node's config carries.
+const Network = "devnet"
+
+// Config says what devnet to run.
+type Config struct {
+	// Exe is the shoulders binary to run each node with.
+	Exe string
+	// Dir holds one home per node (node0, node1, ...).
+	Dir string
+	// Nodes is how many nodes to run.
+	Nodes int
+	// BasePort, when not 0, puts node i's libp2p on port BasePort+i (TCP and QUIC) and its API on
+	// BasePort+100+i; 0 picks free ports.
+	BasePort int
+	// LogLevel is passed to every node (default "info").
+	LogLevel string
+	// StatusEvery is how often the status line is refreshed (default 1s).
+	StatusEvery time.Duration
+}
+
+// Member is one node of a devnet.
+type Member struct {
+	Name   string
+	Home   string
+	PeerID string
+	API    string // http://127.0.0.1:PORT
+	Log    string
+}
+
+// Prepare creates (or reuses) the node homes and returns the members. It starts nothing.
+func Prepare(cfg Config) ([]Member, error) {
+	if cfg.Nodes < 1 || cfg.Nodes > 100 {
+		return nil, fmt.Errorf("devnet: --nodes %d: want 1 to 100", cfg.Nodes)
+	}
+	if err := os.MkdirAll(cfg.Dir, 0o700); err != nil {
+		return nil, fmt.Errorf("devnet: %w", err)
+	}
+	var members []Member
+	var bootstrap []string
+	for i := range cfg.Nodes {
+		m := Member{Name: fmt.Sprintf("node%d", i), Home: filepath.Join(cfg.Dir, fmt.Sprintf("node%d", i))}
+		m.Log = filepath.Join(m.Home, "node.log")
+		if _, err := os.Stat(filepath.Join(m.Home, node.KeyFile)); errors.Is(err, os.ErrNotExist) {
+			p2pPort, apiPort, err := ports(cfg.BasePort, i)
+			if err != nil {
+				return nil, err
+			}
+			_, err = node.Init(node.InitOptions{
+				Home:      m.Home,
+				Network:   Network,
+				Listen:    []string{fmt.Sprintf("/ip4/127.0.0.1/tcp/%d", p2pPort), fmt.Sprintf("/ip4/127.0.0.1/udp/%d/quic-v1", p2pPort)},
+				API:       fmt.Sprintf("127.0.0.1:%d", apiPort),
+				Bootstrap: bootstrap,
+				Roles:     []string{announce.RoleWorker},
+			})
+			if err != nil {
+				return nil, fmt.Errorf("devnet: %s: %w", m.Name, err)
+			}
+		}
+		nodeCfg, err := node.LoadConfig(m.Home)
+		if err != nil {
+			return nil, fmt.Errorf("devnet: %s: %w", m.Name, err)
+		}
+		key, err := node.LoadKey(filepath.Join(m.Home, node.KeyFile))
+		if err != nil {
+			return nil, fmt.Errorf("devnet: %s: %w", m.Name, err)
+		}
+		id, err := peer.IDFromPrivateKey(key)
+		if err != nil {
+			return nil, fmt.Errorf("devnet: %s: %w", m.Name, err)
+		}
+		m.PeerID = id.String()
+		m.API = "http://" + nodeCfg.API
+		if i == 0 {
+			bootstrap = []string{nodeCfg.Config.Listen[0] + "/p2p/" + m.PeerID}
+		}
+		members = append(members, m)
+	}
+	return members, nil
+}
+
+// ports returns node i's libp2p and API ports.
+func ports(base, i int) (int, int, error) {
+	if base != 0 {
+		return base + i, base + 100 + i, nil
+	}
+	p2pPort, err := freePort()
+	if err != nil {
+		return 0, 0, err
+	}
+	apiPort, err := freePort()
+	return p2pPort, apiPort, err
+}
+
+// freePort finds a port free for both TCP and UDP on 127.0.0.1.
+func freePort() (int, error) {
+	for range 20 {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return 0, fmt.Errorf("devnet: finding a free port: %w", err)
+		}
+		port := l.Addr().(*net.TCPAddr).Port
+		u, err := net.ListenPacket("udp", fmt.Sprintf("127.0.0.1:%d", port))
+		l.Close()
+		if err == nil {
+			u.Close()
+			return port, nil
+		}
+	}
+	return 0, errors.New("devnet: no port free for both TCP and UDP")
+}
+
+// Run prepares the devnet, starts every node, and reports to out until ctx ends; then it stops the nodes
+// (SIGTERM, then SIGKILL after 10 s) and returns once all have exited.
+func Run(ctx context.Context, cfg Config, out io.Writer) error {
+	if cfg.LogLevel == "" {
+		cfg.LogLevel = "info"
+	}
+	if cfg.StatusEvery == 0 {
+		cfg.StatusEvery = time.Second
+	}
+	members, err := Prepare(cfg)
+	if err != nil {
+		return err
+	}
+	procs := make([]*process, 0, len(members))
+	defer func() { stopAll(procs, out) }()
+	for _, m := range members {
+		p, err := startNode(cfg, m)
+		if err != nil {
+			return err
+		}
+		procs = append(procs, p)
+	}
+	fmt.Fprintf(out, "devnet: %d nodes on loopback, network %q, homes in %s\n", len(members), Network, cfg.Dir)
+	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "NODE\tPEER ID\tAPI\tLOG")
+	for _, m := range members {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", m.Name, m.PeerID, m.API, m.Log)
+	}
+	tw.Flush()
+	fmt.Fprintf(out, "Ctrl-C stops them all.\n")
+	return watch(ctx, cfg, members, procs, out)
+}
+
+type process struct {
+	m    Member
+	cmd  *exec.Cmd
+	done chan struct{} // closed when the process has exited
+	err  error         // set before done closes
+	log  *os.File
+}
+
+func startNode(cfg Config, m Member) (*process, error) {
+	log, err := os.OpenFile(m.Log, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("devnet: %w", err)
+	}
+	cmd := exec.Command(cfg.Exe, "node", "--home", m.Home, "--log-level", cfg.LogLevel)
+	cmd.Stdout, cmd.Stderr = log, log
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGTERM}
+	if err := cmd.Start(); err != nil {
+		log.Close()
+		return nil, fmt.Errorf("devnet: starting %s: %w", m.Name, err)
+	}
+	p := &process{m: m, cmd: cmd, done: make(chan struct{}), log: log}
+	// Owned by the process value: it ends when the child exits, which stopAll guarantees.
+	go func() {
+		p.err = cmd.Wait()
+		log.Close()
+		close(p.done)
+	}()
+	return p, nil
+}
+
+func stopAll(procs []*process, out io.Writer) {
+	running := 0
+	for _, p := range procs {
+		select {
+		case <-p.done:
+		default:
+			running++
+			p.cmd.Process.Signal(syscall.SIGTERM)
+		}
+	}
+	if running == 0 {
+		return
+	}
+	fmt.Fprintf(out, "devnet: stopping %d nodes\n", running)
+	deadline := time.After(10 * time.Second)
+	for _, p := range procs {
+		select {
+		case <-p.done:
+		case <-deadline:
+			p.cmd.Process.Kill()
+			<-p.done
+		}
+	}
+	fmt.Fprintln(out, "devnet: stopped")
+}
+
+// watch prints a status line whenever it changes, says once when every node has found every other one, and
+// reports nodes that exit on their own.
+func watch(ctx context.Context, cfg Config, members []Member, procs []*process, out io.Writer) error {
+	clients := make([]*node.Client, len(members))
+	for i, m := range members {
+		c, err := node.NewClient(m.API)
+		if err != nil {
+			return err
+		}
+		clients[i] = c
+	}
+	tick := time.NewTicker(cfg.StatusEvery)
+	defer tick.Stop()
+	last, announced := "", false
+	exited := make([]bool, len(procs))
+	for {
+		for i, p := range procs {
+			select {
+			case <-p.done:
+				if !exited[i] {
+					exited[i] = true
+					fmt.Fprintf(out, "devnet: %s exited (%v); last lines of %s:\n%s", p.m.Name, p.err, p.m.Log, tail(p.m.Log, 5))
+				}
+			default:
+			}
+		}
+		if all(exited) {
+			return errors.New("devnet: every node has exited")
+		}
+		peers, workers := status(ctx, clients, exited)
+		line := fmt.Sprintf("peers %s  workers %s", strings.Join(peers, " "), strings.Join(workers, " "))
+		if line != last {
+			fmt.Fprintf(out, "%s  %s\n", time.Now().Format("15:04:05"), line)
+			last = line
+		}
+		if !announced && everyoneSeesEveryone(workers, len(members)) {
+			announced = true
+			fmt.Fprintf(out, "devnet: all %d nodes found each other. Watch their gossip with:\n  shoulders debug trace --follow --api %s\n", len(members), members[len(members)-1].API)
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-tick.C:
+		}
+	}
+}
+
+func all(b []bool) bool {
+	for _, x := range b {
+		if !x {
+			return false
+		}
+	}
+	return true
+}
+
+// status asks every live node for its peer and worker counts; "-" marks a node that did not answer.
+func status(ctx context.Context, clients []*node.Client, exited []bool) (peers, workers []string) {
+	peers, workers = make([]string, len(clients)), make([]string, len(clients))
+	var wg sync.WaitGroup
+	for i, c := range clients {
+		peers[i], workers[i] = "-", "-"
+		if exited[i] {
+			peers[i], workers[i] = "x", "x"
+			continue
+		}
+		wg.Go(func() {
+			rctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+			defer cancel()
+			if ps, err := c.Peers(rctx); err == nil {
+				peers[i] = fmt.Sprint(len(ps))
+			}
+			if ws, err := c.Catalog(rctx, "worker"); err == nil {
+				workers[i] = fmt.Sprint(len(ws))
+			}
+		})
+	}
+	wg.Wait()
+	return peers, workers
+}
+
+func everyoneSeesEveryone(workers []string, n int) bool {
+	for _, w := range workers {
+		if w != fmt.Sprint(n) {
+			return false
+		}
+	}
+	return true
+}
+
+func tail(path string, n int) string {
+	f, err := os.Open(path)
+	if err != nil {
+		return "  (no log: " + err.Error() + ")\n"
+	}
+	defer f.Close()
+	var lines []string
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		lines = append(lines, sc.Text())
+		if len(lines) > n {
+			lines = lines[1:]
+		}
+	}
+	var b strings.Builder
+	for _, l := range lines {
+		b.WriteString("  " + l + "\n")
+	}
+	return b.String()
+}
