@@ -30,14 +30,6 @@ const testNetwork = "test"
 
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 
-type quietPebble struct{}
-
-func (quietPebble) Infof(string, ...any)  {}
-func (quietPebble) Errorf(string, ...any) {}
-func (quietPebble) Fatalf(f string, a ...any) {
-	panic("pebble fatal")
-}
-
 func newKey(t testing.TB) crypto.PrivKey {
 	t.Helper()
 	k, _, err := crypto.GenerateEd25519Key(rand.Reader)
