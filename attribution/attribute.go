@@ -2,9 +2,11 @@ package attribution
 
 import (
 	"cmp"
+	"fmt"
 	"slices"
 
 	"github.com/shouldersnet/shoulders/attribution/index"
+	"github.com/shouldersnet/shoulders/attribution/payout"
 )
 
 // PPM is the total of the weight_ppm fields of an attribution's contributors (or records).
@@ -66,6 +68,18 @@ func (m *Model) Explain(text string) (*Explanation, error) {
 		return nil, err
 	}
 	return &Explanation{Text: text, Tokens: ids, Attribution: m.attribute(ids, 0, m.matches(ids, 0))}, nil
+}
+
+// ExplainTokens is Explain for text already tokenized with the index's tokenizer.
+func (m *Model) ExplainTokens(ids []uint32) (*Explanation, error) {
+	if len(ids) > MaxTextTokens {
+		return nil, fmt.Errorf("%w: text is %d tokens, limit %d", ErrInput, len(ids), MaxTextTokens)
+	}
+	text, err := m.ix.Tokenizer().Decode(nil, ids)
+	if err != nil {
+		return nil, fmt.Errorf("%w: text: %v", ErrInput, err)
+	}
+	return &Explanation{Text: string(text), Tokens: ids, Attribution: m.attribute(ids, 0, m.matches(ids, 0))}, nil
 }
 
 // matches computes, for each token of ctx from from on, the range of the longest suffix of ctx ending with
@@ -256,4 +270,13 @@ func (m *Model) spans(out []uint32, matches []index.Range) []Span {
 		spans = append(spans, s)
 	}
 	return spans
+}
+
+// PayoutWeights returns the contributors' weight_ppm as the contributor weights of a payout.Split.
+func (a Attribution) PayoutWeights() []payout.Weight {
+	out := make([]payout.Weight, len(a.Contributors))
+	for i, c := range a.Contributors {
+		out[i] = payout.Weight{Account: c.Contributor, Weight: uint64(c.WeightPPM)}
+	}
+	return out
 }

@@ -26,8 +26,8 @@ func word(i int) string {
 	}
 }
 
-// corpus makes records of Zipf-distributed words, each contributor owning every seventh record.
-func corpus(seed uint64, records int) []index.Record {
+// testCorpus makes records of Zipf-distributed words, each contributor owning every seventh record.
+func testCorpus(seed uint64, records int) []index.Record {
 	rnd := rand.New(rand.NewPCG(seed, 5))
 	z := rand.NewZipf(rnd, 1.2, 2, 2000)
 	var out []index.Record
@@ -83,7 +83,7 @@ func checkSums(t *testing.T, a Attribution) {
 }
 
 func TestVerbatimCopyCreditsItsRecord(t *testing.T) {
-	recs := corpus(1, 300)
+	recs := testCorpus(1, 300)
 	m := model(t, recs)
 	for _, target := range []int{17, 150, 299} {
 		words := strings.Fields(string(recs[target].Text))
@@ -112,7 +112,7 @@ func TestVerbatimCopyCreditsItsRecord(t *testing.T) {
 }
 
 func TestGenerateIsReproducibleAndVerifies(t *testing.T) {
-	m := model(t, corpus(2, 200))
+	m := model(t, testCorpus(2, 200))
 	prompt := "ab ac"
 	for _, temp := range []int{0, 1000, 700, 2500} {
 		g := GenerateParams{MaxTokens: 80, Seed: 7, TemperatureMilli: temp, MaxSupport: 64}
@@ -153,7 +153,7 @@ func TestGenerateIsReproducibleAndVerifies(t *testing.T) {
 }
 
 func TestVerifyRefusesTamperedResults(t *testing.T) {
-	m := model(t, corpus(3, 100))
+	m := model(t, testCorpus(3, 100))
 	g, err := m.Generate("", GenerateParams{MaxTokens: 50, Seed: 3, TemperatureMilli: 1000, MaxSupport: 64})
 	if err != nil {
 		t.Fatal(err)
@@ -268,7 +268,7 @@ func TestGenericAndUnmatchedTokensWeighNothing(t *testing.T) {
 }
 
 func TestBadInputNamesTheField(t *testing.T) {
-	m := model(t, corpus(4, 20))
+	m := model(t, testCorpus(4, 20))
 	cases := map[string]func() error{
 		"max_tokens": func() error {
 			_, err := m.Generate("x", GenerateParams{MaxTokens: MaxOutputTokens + 1, TemperatureMilli: 1000, MaxSupport: 8})
@@ -374,7 +374,7 @@ func TestChildGeneration(t *testing.T) {
 }
 
 func childGeneration(t *testing.T) *Generation {
-	m := model(t, corpus(5, 150))
+	m := model(t, testCorpus(5, 150))
 	g, err := m.Generate("ab", GenerateParams{MaxTokens: 60, Seed: 12345, TemperatureMilli: 800, MaxSupport: 100})
 	if err != nil {
 		t.Fatal(err)

@@ -139,6 +139,26 @@ func (m *Model) Generate(prompt string, g GenerateParams) (*Generation, error) {
 	if err != nil {
 		return nil, err
 	}
+	return m.generate(prompt, ctx, g)
+}
+
+// GenerateTokens is Generate for a prompt already tokenized with the index's tokenizer (its Prompt field is
+// the decoded prompt).
+func (m *Model) GenerateTokens(prompt []uint32, g GenerateParams) (*Generation, error) {
+	if err := g.Validate(); err != nil {
+		return nil, err
+	}
+	if len(prompt) > MaxPromptTokens {
+		return nil, fmt.Errorf("%w: prompt is %d tokens, limit %d", ErrInput, len(prompt), MaxPromptTokens)
+	}
+	text, err := m.ix.Tokenizer().Decode(nil, prompt)
+	if err != nil {
+		return nil, fmt.Errorf("%w: prompt: %v", ErrInput, err)
+	}
+	return m.generate(string(text), append(make([]uint32, 0, len(prompt)+g.MaxTokens), prompt...), g)
+}
+
+func (m *Model) generate(prompt string, ctx []uint32, g GenerateParams) (*Generation, error) {
 	from := len(ctx)
 	rng := splitMix{s: g.Seed}
 	cur := m.ix.LongestSuffix(ctx)

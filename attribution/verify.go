@@ -29,18 +29,19 @@ func (m *Model) Verify(g *Generation) error {
 	}, attributionChecks(g.Attribution, again.Attribution)...))
 }
 
-// VerifyExplanation recomputes the attribution of e.Text on m's index, as Verify does for a generation.
+// VerifyExplanation recomputes the attribution of e.Tokens on m's index, as Verify does for a generation,
+// and checks that they decode to e.Text.
 func (m *Model) VerifyExplanation(e *Explanation) error {
 	mm, err := m.forResult(e.Attribution)
 	if err != nil {
 		return err
 	}
-	again, err := mm.Explain(e.Text)
+	again, err := mm.ExplainTokens(e.Tokens)
 	if err != nil {
 		return fmt.Errorf("attribution: recomputing: %w", err)
 	}
 	return firstDifference(append([]check{
-		{"tokens", slices.Equal(e.Tokens, again.Tokens)},
+		{"text", e.Text == again.Text},
 	}, attributionChecks(e.Attribution, again.Attribution)...))
 }
 
