@@ -69,21 +69,30 @@ func Build(records []Record, opts BuildOptions) (*Index, error) {
 	}
 
 	phase("tokenize")
-	counter := tokenize.NewCounter()
+	// Cut the corpus into pieces once: count them and keep their handles, learn the vocabulary, then
+	// translate the handles into IDs (what Encode would give, without cutting the text again).
 	var bytesTotal int
 	for _, r := range records {
-		counter.Add(r.Text)
 		bytesTotal += len(r.Text)
+	}
+	counter := tokenize.NewCounter()
+	// The handles take 4 bytes per token, as the suffix array does; their memory is reused for it.
+	handles := make([]uint32, 0, bytesTotal/4+len(records)+1)
+	adviseHuge(handles[:cap(handles)])
+	ends := make([]int, len(records))
+	for i, r := range records {
+		handles = counter.AddHandles(handles, r.Text)
+		ends[i] = len(handles)
 	}
 	tok, err := counter.Learn(maxVocab)
 	if err != nil {
 		return nil, err
 	}
-	b := &builder{tok: tok, records: records}
+	b := &builder{tok: tok, records: records, tr: counter.Translator(tok), handles: handles, ends: ends}
 	if tok.Size() <= tokenize.U16Vocab {
-		err = encode(b, &b.t16, bytesTotal)
+		err = encode(b, &b.t16)
 	} else {
-		err = encode(b, &b.t32, bytesTotal)
+		err = encode(b, &b.t32)
 	}
 	if err != nil {
 		return nil, err
@@ -91,7 +100,13 @@ func Build(records []Record, opts BuildOptions) (*Index, error) {
 
 	phase("sort")
 	n := b.n
-	sa := make([]int32, n)
+	var sa []int32
+	if cap(handles) >= n {
+		sa = unsafe.Slice((*int32)(unsafe.Pointer(unsafe.SliceData(handles))), n)
+	} else {
+		sa = make([]int32, n)
+	}
+	handles, b.handles = nil, nil
 	if b.t16 != nil {
 		err = sais.Sort(b.t16, sa, tok.Size())
 	} else {
@@ -185,6 +200,9 @@ func invalidAt(b []byte) int {
 
 type builder struct {
 	tok     *tokenize.Tokenizer
+	tr      *tokenize.Translator
+	handles []uint32 // the pieces of all records, end to end
+	ends    []int    // where each record's handles end
 	records []Record
 	t16     []uint16
 	t32     []uint32
@@ -194,9 +212,10 @@ type builder struct {
 }
 
 // encode fills the stream, the unigram table and the record table.
-func encode[T uint16 | uint32](b *builder, stream *[]T, bytesTotal int) error {
-	// Natural text averages well over 3 bytes per token; append grows the stream when it does not.
-	s := make([]T, 0, bytesTotal/3+len(b.records)+1)
+func encode[T uint16 | uint32](b *builder, stream *[]T) error {
+	// Exact when every piece is in the vocabulary; append grows the stream for byte fallbacks.
+	s := make([]T, 0, len(b.handles)+len(b.records))
+	adviseHuge(s[:cap(s)])
 	counts := make([]uint32, b.tok.Size()+1)
 	contribIndex := make(map[string]uint32)
 	b.rec.starts = make([]uint32, len(b.records))
@@ -204,7 +223,11 @@ func encode[T uint16 | uint32](b *builder, stream *[]T, bytesTotal int) error {
 	b.rec.ids = make([]string, len(b.records))
 	var scratch []uint32
 	for i, r := range b.records {
-		scratch = b.tok.Encode(scratch[:0], r.Text)
+		start := 0
+		if i > 0 {
+			start = b.ends[i-1]
+		}
+		scratch = b.tr.Append(scratch[:0], b.handles[start:b.ends[i]])
 		if len(s)+len(scratch)+1 > MaxTokens {
 			return fmt.Errorf("%w: the corpus is over %d tokens at record %q", ErrCorpus, MaxTokens, r.ID)
 		}

@@ -33,6 +33,7 @@
 package tokenize
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
@@ -137,24 +138,102 @@ func (t *Tokenizer) Decode(dst []byte, ids []uint32) ([]byte, error) {
 	return dst, nil
 }
 
-// Counter counts the pieces of a corpus, to learn a vocabulary from it. The zero value is not usable; call
-// NewCounter. Not safe for concurrent use.
+// Counter counts the pieces of a corpus, to learn a vocabulary from it. It can also hand back each piece as
+// a handle (AddHandles), so that a corpus is cut into pieces once: after Learn, a Translator turns handles
+// into the IDs Encode would have produced. The zero value is not usable; call NewCounter. Not safe for
+// concurrent use.
 type Counter struct {
-	counts map[string]uint64
+	handles map[string]uint32 // multi-byte piece → handle-256
+	pieces  []byte            // the pieces, end to end
+	ends    []uint32          // pieces[ends[h-1]:ends[h]] is piece h (handle h+256)
+	counts  []uint64
 }
 
+// Handles below 256 are single bytes (a one-byte piece, or a byte that is not valid UTF-8); handle 256+h is
+// the h-th distinct multi-byte piece counted.
+const firstHandle = 256
+
 // NewCounter returns an empty Counter.
-func NewCounter() *Counter { return &Counter{counts: make(map[string]uint64)} }
+func NewCounter() *Counter { return &Counter{handles: make(map[string]uint32)} }
 
 // Add counts the pieces of text.
 func (c *Counter) Add(text []byte) {
 	for len(text) > 0 {
 		n, valid := nextPiece(text)
 		if valid && n > 1 {
-			c.counts[string(text[:n])]++
+			c.counts[c.handle(text[:n])]++
 		}
 		text = text[n:]
 	}
+}
+
+// AddHandles counts the pieces of text and appends their handles to dst.
+func (c *Counter) AddHandles(dst []uint32, text []byte) []uint32 {
+	for len(text) > 0 {
+		n, valid := nextPiece(text)
+		if valid && n > 1 {
+			h := c.handle(text[:n])
+			c.counts[h]++
+			dst = append(dst, firstHandle+h)
+		} else {
+			dst = append(dst, uint32(text[0]))
+		}
+		text = text[n:]
+	}
+	return dst
+}
+
+func (c *Counter) handle(piece []byte) uint32 {
+	if h, ok := c.handles[string(piece)]; ok {
+		return h
+	}
+	h := uint32(len(c.counts))
+	c.handles[string(piece)] = h
+	c.pieces = append(c.pieces, piece...)
+	c.ends = append(c.ends, uint32(len(c.pieces)))
+	c.counts = append(c.counts, 0)
+	return h
+}
+
+func (c *Counter) piece(h uint32) []byte {
+	start := uint32(0)
+	if h > 0 {
+		start = c.ends[h-1]
+	}
+	return c.pieces[start:c.ends[h]]
+}
+
+// Translator turns a Counter's handles into the IDs of one tokenizer.
+type Translator struct {
+	c   *Counter
+	ids []uint32 // per multi-byte handle: its vocabulary ID, or Separator when it falls back to bytes
+}
+
+// Translator returns the translation of c's handles into t's IDs.
+func (c *Counter) Translator(t *Tokenizer) *Translator {
+	tr := &Translator{c: c, ids: make([]uint32, len(c.counts))}
+	for h := range tr.ids {
+		tr.ids[h] = t.lookup[string(c.piece(uint32(h)))] // 0 (Separator) when absent
+	}
+	return tr
+}
+
+// Append appends to dst the IDs of the text whose handles are given: exactly what Encode returns for it.
+func (tr *Translator) Append(dst []uint32, handles []uint32) []uint32 {
+	for _, h := range handles {
+		if h < firstHandle {
+			dst = append(dst, FirstByte+h)
+			continue
+		}
+		if id := tr.ids[h-firstHandle]; id != Separator {
+			dst = append(dst, id)
+			continue
+		}
+		for _, b := range tr.c.piece(h - firstHandle) {
+			dst = append(dst, FirstByte+uint32(b))
+		}
+	}
+	return dst
 }
 
 // Learn returns the tokenizer whose vocabulary is the most frequent counted pieces, at most maxVocab IDs in
@@ -164,33 +243,23 @@ func (c *Counter) Learn(maxVocab int) (*Tokenizer, error) {
 	if maxVocab < int(FirstPiece) || maxVocab > MaxVocab {
 		return nil, fmt.Errorf("tokenize: vocabulary bound %d must be in [%d, %d]", maxVocab, FirstPiece, MaxVocab)
 	}
-	type pc struct {
-		piece string
-		count uint64
+	order := make([]uint32, len(c.counts))
+	for h := range order {
+		order[h] = uint32(h)
 	}
-	all := make([]pc, 0, len(c.counts))
-	for p, n := range c.counts {
-		all = append(all, pc{p, n})
-	}
-	slices.SortFunc(all, func(a, b pc) int {
-		if a.count != b.count {
-			if a.count > b.count {
+	slices.SortFunc(order, func(a, b uint32) int {
+		if c.counts[a] != c.counts[b] {
+			if c.counts[a] > c.counts[b] {
 				return -1
 			}
 			return 1
 		}
-		if a.piece < b.piece {
-			return -1
-		}
-		if a.piece > b.piece {
-			return 1
-		}
-		return 0
+		return bytes.Compare(c.piece(a), c.piece(b))
 	})
-	keep := min(len(all), maxVocab-int(FirstPiece))
+	keep := min(len(order), maxVocab-int(FirstPiece))
 	pieces := make([][]byte, keep)
 	for i := range pieces {
-		pieces[i] = []byte(all[i].piece)
+		pieces[i] = slices.Clone(c.piece(order[i]))
 	}
 	return fromPieces(pieces), nil
 }

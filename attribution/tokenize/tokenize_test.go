@@ -227,3 +227,41 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+func TestHandlesTranslateToEncode(t *testing.T) {
+	rnd := rand.New(rand.NewPCG(5, 6))
+	alphabet := []string{"ab", "cd", "é", " ", "\n", ".", "12", "\xff", "日本", "x\u0301", "  "}
+	var texts [][]byte
+	for range 300 {
+		var sb strings.Builder
+		for range rnd.IntN(40) {
+			sb.WriteString(alphabet[rnd.IntN(len(alphabet))])
+		}
+		texts = append(texts, []byte(sb.String()))
+	}
+	for _, maxVocab := range []int{int(FirstPiece), int(FirstPiece) + 5, 5000} {
+		c := NewCounter()
+		var handles [][]uint32
+		for _, text := range texts {
+			handles = append(handles, c.AddHandles(nil, text))
+		}
+		tok, err := c.Learn(maxVocab)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Counting with Add learns the same tables.
+		c2 := NewCounter()
+		for _, text := range texts {
+			c2.Add(text)
+		}
+		if tok2, _ := c2.Learn(maxVocab); tok2.Hash() != tok.Hash() {
+			t.Fatalf("vocabulary %d: AddHandles and Add learn different tables", maxVocab)
+		}
+		tr := c.Translator(tok)
+		for i, text := range texts {
+			if got, want := tr.Append(nil, handles[i]), tok.Encode(nil, text); !slices.Equal(got, want) {
+				t.Fatalf("vocabulary %d: text %q translates to %v, Encode gives %v", maxVocab, text, got, want)
+			}
+		}
+	}
+}
