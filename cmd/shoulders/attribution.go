@@ -120,8 +120,8 @@ installed by Debian's dict-gcide package instead of files, one record per entry,
 	return cmd
 }
 
-// openModel opens the index in dir with the default attribution parameters. The caller closes the index.
-func openModel(dir string) (*attribution.Model, error) {
+// openAttributionModel opens the index in dir with the default attribution parameters. The caller closes the index.
+func openAttributionModel(dir string) (*attribution.Model, error) {
 	if dir == "" {
 		return nil, errors.New("--index DIR is required")
 	}
@@ -145,7 +145,7 @@ func newAttributionInfoCmd() *cobra.Command {
 		Short: "Check an index (sizes and hashes of every file) and describe it",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			m, err := openModel(dir)
+			m, err := openAttributionModel(dir)
 			if err != nil {
 				return err
 			}
@@ -184,7 +184,7 @@ Words inside a sentence carry their leading space as part of their token: count 
 find the word mid-sentence, "cat" to find it at the start of a record or after punctuation.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			m, err := openModel(dir)
+			m, err := openAttributionModel(dir)
 			if err != nil {
 				return err
 			}
@@ -251,12 +251,12 @@ Temperature 1 samples the ∞-gram distribution exactly, 0 is greedy, others rew
 it is read as a decimal with at most three decimals.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			t, err := parseMilli(temperature)
+			t, err := parseTemperature(temperature)
 			if err != nil {
 				return fmt.Errorf("--temperature: %w", err)
 			}
 			g.TemperatureMilli = t
-			m, err := openModel(dir)
+			m, err := openAttributionModel(dir)
 			if err != nil {
 				return err
 			}
@@ -270,7 +270,7 @@ it is read as a decimal with at most three decimals.`,
 			}
 			w := cmd.OutOrStdout()
 			fmt.Fprintf(w, "%s%s\n\n", prompt, res.Output)
-			fmt.Fprintf(w, "(%d tokens, stopped at %s; seed %d, temperature %s)\n", len(res.OutputTokens), res.Stop, g.Seed, formatMilli(g.TemperatureMilli))
+			fmt.Fprintf(w, "(%d tokens, stopped at %s; seed %d, temperature %s)\n", len(res.OutputTokens), res.Stop, g.Seed, formatTemperature(g.TemperatureMilli))
 			return printAttribution(w, res.Attribution)
 		},
 	}
@@ -296,7 +296,7 @@ func newAttributionExplainCmd() *cobra.Command {
 			if text == "" {
 				return errors.New("--text TEXT is required")
 			}
-			m, err := openModel(dir)
+			m, err := openAttributionModel(dir)
 			if err != nil {
 				return err
 			}
@@ -345,7 +345,7 @@ when it does not match. RESULT.json may be "-" for standard input.`,
 			if err := json.Unmarshal(data, &probe); err != nil {
 				return fmt.Errorf("%s: %w", args[0], err)
 			}
-			m, err := openModel(dir)
+			m, err := openAttributionModel(dir)
 			if err != nil {
 				return err
 			}
@@ -353,13 +353,13 @@ when it does not match. RESULT.json may be "-" for standard input.`,
 			var what string
 			if _, ok := probe["output_tokens"]; ok {
 				var g attribution.Generation
-				if err := strictJSON(data, &g); err != nil {
+				if err := decodeStrictJSON(data, &g); err != nil {
 					return fmt.Errorf("%s: %w", args[0], err)
 				}
 				what, err = "generation", m.Verify(&g)
 			} else {
 				var e attribution.Explanation
-				if err := strictJSON(data, &e); err != nil {
+				if err := decodeStrictJSON(data, &e); err != nil {
 					return fmt.Errorf("%s: %w", args[0], err)
 				}
 				what, err = "explanation", m.VerifyExplanation(&e)
@@ -375,7 +375,7 @@ when it does not match. RESULT.json may be "-" for standard input.`,
 	return cmd
 }
 
-func strictJSON(data []byte, v any) error {
+func decodeStrictJSON(data []byte, v any) error {
 	dec := json.NewDecoder(strings.NewReader(string(data)))
 	dec.DisallowUnknownFields()
 	return dec.Decode(v)
@@ -412,8 +412,8 @@ func printAttribution(w io.Writer, a attribution.Attribution) error {
 	return t.Flush()
 }
 
-// parseMilli reads a non-negative decimal with at most three decimals as thousandths: "0.7" is 700.
-func parseMilli(s string) (int, error) {
+// parseTemperature reads a non-negative decimal with at most three decimals as thousandths: "0.7" is 700.
+func parseTemperature(s string) (int, error) {
 	whole, frac, _ := strings.Cut(s, ".")
 	if whole == "" && frac == "" || len(frac) > 3 || strings.HasPrefix(whole, "-") || strings.HasPrefix(whole, "+") {
 		return 0, fmt.Errorf("%q is not a decimal like 0.7 with at most three decimals", s)
@@ -440,7 +440,7 @@ func parseMilli(s string) (int, error) {
 	return 0, fmt.Errorf("%q is above %d", s, attribution.MaxTemperatureMilli/1000)
 }
 
-func formatMilli(m int) string {
+func formatTemperature(m int) string {
 	s := fmt.Sprintf("%d.%03d", m/1000, m%1000)
 	s = strings.TrimRight(s, "0")
 	return strings.TrimSuffix(s, ".")

@@ -28,7 +28,7 @@ import (
 // newBenchAttributionCmd measures the attribution engine on a synthetic Zipf corpus (and GCIDE when it is
 // installed) beside Go's index/suffixarray built over the same bytes in the same run.
 func newBenchAttributionCmd() *cobra.Command {
-	var o benchOptions
+	var o attrBenchOptions
 	var js bool
 	cmd := &cobra.Command{
 		Use:   "attribution [--tokens N]",
@@ -53,7 +53,7 @@ the same steps with suffixarray.Lookup (token-aligned byte patterns, occurrences
 			if js {
 				return printJSON(cmd.OutOrStdout(), res)
 			}
-			return printBench(cmd.OutOrStdout(), res)
+			return printAttributionBench(cmd.OutOrStdout(), res)
 		},
 	}
 	f := cmd.Flags()
@@ -69,37 +69,37 @@ the same steps with suffixarray.Lookup (token-aligned byte patterns, occurrences
 	return cmd
 }
 
-type benchOptions struct {
+type attrBenchOptions struct {
 	Tokens, Words, Queries, Outputs int
 	Seed                            uint64
 	Real, NoBaseline                bool
 	Dir                             string
 }
 
-type benchResult struct {
-	Machine string        `json:"machine"`
-	Corpora []benchCorpus `json:"corpora"`
+type attrBenchResult struct {
+	Machine string            `json:"machine"`
+	Corpora []attrBenchCorpus `json:"corpora"`
 }
 
-type benchCorpus struct {
-	Name       string        `json:"name"`
-	Records    int           `json:"records"`
-	TextTokens int           `json:"text_tokens"`
-	TextBytes  int           `json:"text_bytes"`
-	IndexHash  string        `json:"index_hash"`
-	Figures    []benchFigure `json:"figures"`
+type attrBenchCorpus struct {
+	Name       string            `json:"name"`
+	Records    int               `json:"records"`
+	TextTokens int               `json:"text_tokens"`
+	TextBytes  int               `json:"text_bytes"`
+	IndexHash  string            `json:"index_hash"`
+	Figures    []attrBenchFigure `json:"figures"`
 }
 
-type benchFigure struct {
+type attrBenchFigure struct {
 	Name     string   `json:"name"`
 	Unit     string   `json:"unit"`
 	Ours     float64  `json:"ours"`
 	Baseline *float64 `json:"baseline,omitempty"`
 	Target   string   `json:"target,omitempty"`
-	Meets    *bool    `json:"meets,omitempty"`
+	Meets    *bool    `json:"benchMeets,omitempty"`
 }
 
-func runAttributionBench(o benchOptions, log io.Writer) (*benchResult, error) {
+func runAttributionBench(o attrBenchOptions, log io.Writer) (*attrBenchResult, error) {
 	if o.Tokens < 1000 || o.Tokens > index.MaxTokens/2 {
 		return nil, fmt.Errorf("--tokens %d must be in [1000, %d]", o.Tokens, index.MaxTokens/2)
 	}
@@ -107,7 +107,7 @@ func runAttributionBench(o benchOptions, log io.Writer) (*benchResult, error) {
 		return nil, fmt.Errorf("--words %d must be in [10, 60000] (the vocabulary keeps 16-bit tokens)", o.Words)
 	}
 	if o.Queries < 10 || o.Outputs < 1 {
-		return nil, errors.New("--queries must be at least 10 and --outputs at least 1")
+		return nil, errors.New("--attrQueries must be at least 10 and --outputs at least 1")
 	}
 	dir := o.Dir
 	if dir == "" {
@@ -118,10 +118,10 @@ func runAttributionBench(o benchOptions, log io.Writer) (*benchResult, error) {
 		defer os.RemoveAll(d)
 		dir = d
 	}
-	res := &benchResult{Machine: machine()}
+	res := &attrBenchResult{Machine: benchMachine()}
 	fmt.Fprintf(log, "generating a Zipf corpus of %d tokens…\n", o.Tokens)
 	recs := corpus.Zipf(o.Seed, o.Tokens, o.Words)
-	c, err := benchOne("zipf", recs, filepath.Join(dir, "zipf"), o, log)
+	c, err := attrBenchOne("zipf", recs, filepath.Join(dir, "zipf"), o, log)
 	if err != nil {
 		return nil, err
 	}
@@ -135,7 +135,7 @@ func runAttributionBench(o benchOptions, log io.Writer) (*benchResult, error) {
 			if err != nil {
 				return nil, err
 			}
-			c, err := benchOne("gcide", recs, filepath.Join(dir, "gcide"), o, log)
+			c, err := attrBenchOne("gcide", recs, filepath.Join(dir, "gcide"), o, log)
 			if err != nil {
 				return nil, err
 			}
@@ -145,9 +145,9 @@ func runAttributionBench(o benchOptions, log io.Writer) (*benchResult, error) {
 	return res, nil
 }
 
-// benchOne measures one corpus. The records' texts are moved into one NUL-joined buffer that is also the
+// attrBenchOne measures one corpus. The records' texts are moved into one NUL-joined buffer that is also the
 // baseline's input, so the corpus is held once.
-func benchOne(name string, recs []index.Record, dir string, o benchOptions, log io.Writer) (*benchCorpus, error) {
+func attrBenchOne(name string, recs []index.Record, dir string, o attrBenchOptions, log io.Writer) (*attrBenchCorpus, error) {
 	var size int
 	for _, r := range recs {
 		size += len(r.Text) + 1
@@ -160,23 +160,23 @@ func benchOne(name string, recs []index.Record, dir string, o benchOptions, log 
 		recs[i].Text = joined[byteStarts[i]:len(joined):len(joined)]
 		joined = append(joined, 0)
 	}
-	freeMemory()
+	benchFreeMemory()
 
-	out := &benchCorpus{Name: name, Records: len(recs), TextBytes: size - len(recs)}
-	add := func(f benchFigure) { out.Figures = append(out.Figures, f) }
+	out := &attrBenchCorpus{Name: name, Records: len(recs), TextBytes: size - len(recs)}
+	add := func(f attrBenchFigure) { out.Figures = append(out.Figures, f) }
 
 	// Build.
 	fmt.Fprintf(log, "%s: building the index over %d records…\n", name, len(recs))
 	marks := map[string]time.Duration{}
-	resetPeak()
-	rssBefore := vmKB("VmRSS")
-	cpu0, wall0 := cpuTime(), time.Now()
-	ix, err := index.Build(recs, index.BuildOptions{Phase: func(p string) { marks[p] = cpuTime() }})
+	benchResetPeak()
+	rssBefore := procStatusKB("VmRSS")
+	cpu0, wall0 := benchCPUTime(), time.Now()
+	ix, err := index.Build(recs, index.BuildOptions{Phase: func(p string) { marks[p] = benchCPUTime() }})
 	if err != nil {
 		return nil, err
 	}
-	cpuEnd, wall := cpuTime(), time.Since(wall0)
-	peak := vmKB("VmHWM") - rssBefore
+	cpuEnd, wall := benchCPUTime(), time.Since(wall0)
+	peak := procStatusKB("VmHWM") - rssBefore
 	tokens := ix.TextTokens()
 	out.TextTokens = tokens
 	if err := ix.WriteDir(dir); err != nil {
@@ -186,37 +186,37 @@ func benchOne(name string, recs []index.Record, dir string, o benchOptions, log 
 	out.IndexHash = man.IndexHash
 	sortCPU := cpuEnd - marks["sort"]
 	ix = nil
-	freeMemory()
+	benchFreeMemory()
 
-	// Baseline build, before the queries so that both builds start from the same heap.
+	// Baseline build, before the attrQueries so that both builds start from the same heap.
 	var base *suffixarray.Index
 	var baseCPU time.Duration
 	var basePeak, baseBytes int64
 	if !o.NoBaseline {
 		fmt.Fprintf(log, "%s: building index/suffixarray over %d bytes…\n", name, len(joined))
-		resetPeak()
-		rss := vmKB("VmRSS")
-		c0 := cpuTime()
+		benchResetPeak()
+		rss := procStatusKB("VmRSS")
+		c0 := benchCPUTime()
 		base = suffixarray.New(joined)
-		baseCPU = cpuTime() - c0
-		basePeak = vmKB("VmHWM") - rss
-		var cw countingWriter
+		baseCPU = benchCPUTime() - c0
+		basePeak = procStatusKB("VmHWM") - rss
+		var cw benchCountingWriter
 		if err := base.Write(&cw); err != nil {
 			return nil, err
 		}
 		baseBytes = cw.n
 	}
 	ratePer := func(d time.Duration) float64 { return float64(tokens) / d.Seconds() / 1e6 }
-	add(benchFigure{Name: "build: suffix array + pack + hash (from tokens)", Unit: "M tokens/CPU-s", Ours: ratePer(sortCPU),
-		Baseline: baseOf(!o.NoBaseline, ratePer(baseCPU)), Target: ">= 8", Meets: meets(ratePer(sortCPU) >= 8)})
-	add(benchFigure{Name: "build: end to end (tokenize + above)", Unit: "M tokens/CPU-s", Ours: ratePer(cpuEnd - cpu0)})
-	add(benchFigure{Name: "build: tokenize (learn vocabulary + encode)", Unit: "M tokens/CPU-s", Ours: ratePer(marks["sort"] - marks["tokenize"])})
-	add(benchFigure{Name: "build: wall time", Unit: "s", Ours: wall.Seconds()})
-	add(benchFigure{Name: "build: peak memory above the corpus", Unit: "MiB", Ours: float64(peak) / 1024,
-		Baseline: baseOf(!o.NoBaseline, float64(basePeak)/1024)})
+	add(attrBenchFigure{Name: "build: suffix array + pack + hash (from tokens)", Unit: "M tokens/CPU-s", Ours: ratePer(sortCPU),
+		Baseline: benchBase(!o.NoBaseline, ratePer(baseCPU)), Target: ">= 8", Meets: benchMeets(ratePer(sortCPU) >= 8)})
+	add(attrBenchFigure{Name: "build: end to end (tokenize + above)", Unit: "M tokens/CPU-s", Ours: ratePer(cpuEnd - cpu0)})
+	add(attrBenchFigure{Name: "build: tokenize (learn vocabulary + encode)", Unit: "M tokens/CPU-s", Ours: ratePer(marks["sort"] - marks["tokenize"])})
+	add(attrBenchFigure{Name: "build: wall time", Unit: "s", Ours: wall.Seconds()})
+	add(attrBenchFigure{Name: "build: peak memory above the corpus", Unit: "MiB", Ours: float64(peak) / 1024,
+		Baseline: benchBase(!o.NoBaseline, float64(basePeak)/1024)})
 	bpt := float64(man.Bytes()) / float64(tokens)
-	add(benchFigure{Name: "on disk", Unit: "B/token", Ours: bpt, Baseline: baseOf(!o.NoBaseline, float64(baseBytes)/float64(tokens)),
-		Target: "<= 6", Meets: meets(bpt <= 6)})
+	add(attrBenchFigure{Name: "on disk", Unit: "B/token", Ours: bpt, Baseline: benchBase(!o.NoBaseline, float64(baseBytes)/float64(tokens)),
+		Target: "<= 6", Meets: benchMeets(bpt <= 6)})
 
 	// Open from disk, as a worker would.
 	t0 := time.Now()
@@ -225,13 +225,13 @@ func benchOne(name string, recs []index.Record, dir string, o benchOptions, log 
 		return nil, err
 	}
 	defer oix.Close()
-	add(benchFigure{Name: "open (map + verify every hash)", Unit: "ms", Ours: ms(time.Since(t0))})
+	add(attrBenchFigure{Name: "open (map + verify every hash)", Unit: "ms", Ours: benchMS(time.Since(t0))})
 	m, err := attribution.New(oix, attribution.DefaultParams())
 	if err != nil {
 		return nil, err
 	}
 	fmt.Fprintf(log, "%s: timing queries…\n", name)
-	q := newQueries(oix, o)
+	q := newAttrQueries(oix, o)
 
 	// Count.
 	var lat []time.Duration
@@ -249,7 +249,7 @@ func benchOne(name string, recs []index.Record, dir string, o benchOptions, log 
 			baseLat = append(baseLat, time.Since(t))
 		}
 	}
-	addLatency(add, "count", lat, baseLat, "", 0)
+	benchAddLatency(add, "count", lat, baseLat, "", 0)
 
 	// ∞-gram query with attribution, from scratch.
 	lat = lat[:0]
@@ -264,14 +264,14 @@ func benchOne(name string, recs []index.Record, dir string, o benchOptions, log 
 	}
 	baseLat = baseLat[:0]
 	if base != nil {
-		bq := &baselineQuery{sa: base, text: joined, starts: byteStarts, q: q}
+		bq := &attrBaselineQuery{sa: base, text: joined, starts: byteStarts, q: q}
 		for i, ctx := range q.contexts[:len(q.contexts)/10] {
 			t := time.Now()
 			bq.step(ctx, uint64(i))
 			baseLat = append(baseLat, time.Since(t))
 		}
 	}
-	addLatency(add, "∞-gram query with attribution", lat, baseLat, "p50 <= 30 µs, p99 <= 1 ms", 1)
+	benchAddLatency(add, "∞-gram query with attribution", lat, baseLat, "p50 <= 30 µs, p99 <= 1 ms", 1)
 
 	// Generation of 256 tokens (incremental steps), and attribution of 256-token outputs from scratch.
 	var genTokens int
@@ -285,7 +285,7 @@ func benchOne(name string, recs []index.Record, dir string, o benchOptions, log 
 		genTime += time.Since(t)
 		genTokens += len(gen.OutputTokens)
 	}
-	add(benchFigure{Name: "generate with attribution, per output token", Unit: "µs", Ours: us(genTime / time.Duration(max(genTokens, 1)))})
+	add(attrBenchFigure{Name: "generate with attribution, per output token", Unit: "µs", Ours: benchUS(genTime / time.Duration(max(genTokens, 1)))})
 	lat = lat[:0]
 	for _, text := range q.outputs {
 		t := time.Now()
@@ -296,7 +296,7 @@ func benchOne(name string, recs []index.Record, dir string, o benchOptions, log 
 	}
 	baseLat = baseLat[:0]
 	if base != nil {
-		bq := &baselineQuery{sa: base, text: joined, starts: byteStarts, q: q}
+		bq := &attrBaselineQuery{sa: base, text: joined, starts: byteStarts, q: q}
 		for _, text := range q.outputs[:max(len(q.outputs)/10, 1)] {
 			t := time.Now()
 			for j := 1; j <= len(text); j++ {
@@ -308,15 +308,15 @@ func benchOne(name string, recs []index.Record, dir string, o benchOptions, log 
 	slices.Sort(lat)
 	slices.Sort(baseLat)
 	p50, worst := lat[len(lat)/2], lat[len(lat)-1]
-	add(benchFigure{Name: "attribute a 256-token output, median", Unit: "ms", Ours: ms(p50), Baseline: baseOfLat(baseLat, 0.5)})
-	add(benchFigure{Name: "attribute a 256-token output, slowest", Unit: "ms", Ours: ms(worst), Baseline: baseOfLat(baseLat, 1),
-		Target: "<= 20", Meets: meets(ms(worst) <= 20)})
+	add(attrBenchFigure{Name: "attribute a 256-token output, median", Unit: "ms", Ours: benchMS(p50), Baseline: benchBaseLatMS(baseLat, 0.5)})
+	add(attrBenchFigure{Name: "attribute a 256-token output, slowest", Unit: "ms", Ours: benchMS(worst), Baseline: benchBaseLatMS(baseLat, 1),
+		Target: "<= 20", Meets: benchMeets(benchMS(worst) <= 20)})
 	runtime.KeepAlive(joined)
 	return out, nil
 }
 
-// queries are the inputs timed on one index, all cut from its own stream with a seeded generator.
-type queries struct {
+// attrQueries are the inputs timed on one index, all cut from its own stream with a seeded generator.
+type attrQueries struct {
 	ix       *index.Index
 	patterns [][]uint32 // 1 to 4 tokens
 	contexts [][]uint32 // 32 tokens
@@ -325,8 +325,8 @@ type queries struct {
 	pieces   [][]byte   // token ID → bytes, for the baseline
 }
 
-func newQueries(ix *index.Index, o benchOptions) *queries {
-	q := &queries{ix: ix}
+func newAttrQueries(ix *index.Index, o attrBenchOptions) *attrQueries {
+	q := &attrQueries{ix: ix}
 	rnd := rand.New(rand.NewPCG(o.Seed, 77))
 	tok := ix.Tokenizer()
 	q.pieces = make([][]byte, tok.Size())
@@ -376,7 +376,7 @@ func newQueries(ix *index.Index, o benchOptions) *queries {
 	return q
 }
 
-func (q *queries) bytesOf(ids []uint32) []byte {
+func (q *attrQueries) bytesOf(ids []uint32) []byte {
 	var b []byte
 	for _, id := range ids {
 		b = append(b, q.pieces[id]...)
@@ -384,19 +384,19 @@ func (q *queries) bytesOf(ids []uint32) []byte {
 	return b
 }
 
-// baselineQuery runs one ∞-gram step with attribution on index/suffixarray: the longest suffix of the
+// attrBaselineQuery runs one ∞-gram step with attribution on index/suffixarray: the longest suffix of the
 // context (whole tokens, as bytes) that occurs, by doubling and binary search with Lookup; a draw among up
 // to 1024 of its occurrences; the next token read by tokenizing the text after it; and up to 32
 // occurrences of suffix+token mapped to records.
-type baselineQuery struct {
+type attrBaselineQuery struct {
 	sa     *suffixarray.Index
 	text   []byte
 	starts []int
-	q      *queries
+	q      *attrQueries
 	tok    []uint32
 }
 
-func (b *baselineQuery) step(ctx []uint32, seed uint64) {
+func (b *attrBaselineQuery) step(ctx []uint32, seed uint64) {
 	occurs := func(k int) bool { return len(b.sa.Lookup(b.q.bytesOf(ctx[len(ctx)-k:]), 1)) > 0 }
 	lo, hi := 0, len(ctx)+1
 	for k := 1; k <= len(ctx); k = min(2*k, len(ctx)) {
@@ -437,49 +437,49 @@ func (b *baselineQuery) step(ctx []uint32, seed uint64) {
 	}
 }
 
-func addLatency(add func(benchFigure), name string, ours, base []time.Duration, target string, limitMs float64) {
+func benchAddLatency(add func(attrBenchFigure), name string, ours, base []time.Duration, target string, limitMs float64) {
 	slices.Sort(ours)
 	slices.Sort(base)
 	p50, p99 := ours[len(ours)/2], ours[len(ours)*99/100]
-	f50 := benchFigure{Name: name + ", p50", Unit: "µs", Ours: us(p50), Baseline: baseOfLatUs(base, 0.5)}
-	f99 := benchFigure{Name: name + ", p99", Unit: "µs", Ours: us(p99), Baseline: baseOfLatUs(base, 0.99)}
+	f50 := attrBenchFigure{Name: name + ", p50", Unit: "µs", Ours: benchUS(p50), Baseline: benchBaseLatUS(base, 0.5)}
+	f99 := attrBenchFigure{Name: name + ", p99", Unit: "µs", Ours: benchUS(p99), Baseline: benchBaseLatUS(base, 0.99)}
 	if target != "" {
-		f50.Target, f50.Meets = "<= 30", meets(us(p50) <= 30)
-		f99.Target, f99.Meets = "<= 1000", meets(ms(p99) <= limitMs)
+		f50.Target, f50.Meets = "<= 30", benchMeets(benchUS(p50) <= 30)
+		f99.Target, f99.Meets = "<= 1000", benchMeets(benchMS(p99) <= limitMs)
 	}
 	add(f50)
 	add(f99)
 }
 
-func baseOf(ok bool, v float64) *float64 {
+func benchBase(ok bool, v float64) *float64 {
 	if !ok {
 		return nil
 	}
 	return &v
 }
 
-func baseOfLat(lat []time.Duration, q float64) *float64 {
+func benchBaseLatMS(lat []time.Duration, q float64) *float64 {
 	if len(lat) == 0 {
 		return nil
 	}
-	v := ms(lat[min(int(float64(len(lat))*q), len(lat)-1)])
+	v := benchMS(lat[min(int(float64(len(lat))*q), len(lat)-1)])
 	return &v
 }
 
-func baseOfLatUs(lat []time.Duration, q float64) *float64 {
+func benchBaseLatUS(lat []time.Duration, q float64) *float64 {
 	if len(lat) == 0 {
 		return nil
 	}
-	v := us(lat[min(int(float64(len(lat))*q), len(lat)-1)])
+	v := benchUS(lat[min(int(float64(len(lat))*q), len(lat)-1)])
 	return &v
 }
 
-func meets(b bool) *bool { return &b }
+func benchMeets(b bool) *bool { return &b }
 
-func us(d time.Duration) float64 { return float64(d.Nanoseconds()) / 1e3 }
-func ms(d time.Duration) float64 { return float64(d.Nanoseconds()) / 1e6 }
+func benchUS(d time.Duration) float64 { return float64(d.Nanoseconds()) / 1e3 }
+func benchMS(d time.Duration) float64 { return float64(d.Nanoseconds()) / 1e6 }
 
-func printBench(w io.Writer, res *benchResult) error {
+func printAttributionBench(w io.Writer, res *attrBenchResult) error {
 	fmt.Fprintf(w, "machine: %s\n", res.Machine)
 	for _, c := range res.Corpora {
 		fmt.Fprintf(w, "\n%s: %d records, %d tokens, %d bytes of text; index %s\n", c.Name, c.Records, c.TextTokens, c.TextBytes, c.IndexHash)
@@ -488,13 +488,13 @@ func printBench(w io.Writer, res *benchResult) error {
 		for _, f := range c.Figures {
 			base := "-"
 			if f.Baseline != nil {
-				base = num(*f.Baseline)
+				base = benchNum(*f.Baseline)
 			}
 			verdict := ""
 			if f.Meets != nil {
 				verdict = map[bool]string{true: "met", false: "MISSED"}[*f.Meets]
 			}
-			fmt.Fprintf(t, "%s\t%s\t%s\t%s\t%s %s\t\n", f.Name, f.Unit, num(f.Ours), base, f.Target, verdict)
+			fmt.Fprintf(t, "%s\t%s\t%s\t%s\t%s %s\t\n", f.Name, f.Unit, benchNum(f.Ours), base, f.Target, verdict)
 		}
 		if err := t.Flush(); err != nil {
 			return err
@@ -503,7 +503,7 @@ func printBench(w io.Writer, res *benchResult) error {
 	return nil
 }
 
-func num(v float64) string {
+func benchNum(v float64) string {
 	switch {
 	case math.IsNaN(v):
 		return "-"
@@ -515,12 +515,12 @@ func num(v float64) string {
 	return strconv.FormatFloat(v, 'f', 2, 64)
 }
 
-type countingWriter struct{ n int64 }
+type benchCountingWriter struct{ n int64 }
 
-func (c *countingWriter) Write(p []byte) (int, error) { c.n += int64(len(p)); return len(p), nil }
+func (c *benchCountingWriter) Write(p []byte) (int, error) { c.n += int64(len(p)); return len(p), nil }
 
-// cpuTime is the CPU time (user + system) of the whole process so far.
-func cpuTime() time.Duration {
+// benchCPUTime is the CPU time (user + system) of the whole process so far.
+func benchCPUTime() time.Duration {
 	var ru syscall.Rusage
 	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
 		return 0
@@ -528,8 +528,8 @@ func cpuTime() time.Duration {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
-// vmKB reads a field of /proc/self/status in KiB (0 where there is no /proc).
-func vmKB(field string) int64 {
+// procStatusKB reads a field of /proc/self/status in KiB (0 where there is no /proc).
+func procStatusKB(field string) int64 {
 	b, err := os.ReadFile("/proc/self/status")
 	if err != nil {
 		return 0
@@ -543,18 +543,18 @@ func vmKB(field string) int64 {
 	return 0
 }
 
-// resetPeak resets VmHWM to the current RSS (Linux: "5" to clear_refs), so it measures what follows.
-func resetPeak() {
-	freeMemory()
+// benchResetPeak resets VmHWM to the current RSS (Linux: "5" to clear_refs), so it measures what follows.
+func benchResetPeak() {
+	benchFreeMemory()
 	_ = os.WriteFile("/proc/self/clear_refs", []byte("5"), 0)
 }
 
-func freeMemory() {
+func benchFreeMemory() {
 	runtime.GC()
 	debug.FreeOSMemory()
 }
 
-func machine() string {
+func benchMachine() string {
 	model := ""
 	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
 		for _, line := range bytes.Split(b, []byte("\n")) {
