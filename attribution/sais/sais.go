@@ -22,7 +22,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"sync/atomic"
 )
 
 // MaxLen is the longest text Sort accepts: suffix array entries are int32.
@@ -201,13 +200,7 @@ func induce[T Symbol](text []T, sa []int32, cnt, bkt []int32) {
 		sa[b] = int32(k)
 	}
 	bkt[c] = b + 1
-	var sink T
 	for i := 0; i < n; i++ {
-		if i+prefetch < n {
-			if p := uint(sa[i+prefetch]) - 1; p < uint(n) {
-				sink ^= text[p]
-			}
-		}
 		j := int(sa[i])
 		if j <= 0 {
 			continue
@@ -225,11 +218,6 @@ func induce[T Symbol](text []T, sa []int32, cnt, bkt []int32) {
 	// Right to left, placing S-type suffixes at their bucket tails; they overwrite the LMS entries.
 	bucketEnds(cnt, bkt)
 	for i := n - 1; i >= 0; i-- {
-		if i >= prefetch {
-			if p := uint(^sa[i-prefetch]) - 1; p < uint(n) {
-				sink ^= text[p]
-			}
-		}
 		j := int(sa[i])
 		if j >= 0 {
 			continue
@@ -249,14 +237,7 @@ func induce[T Symbol](text []T, sa []int32, cnt, bkt []int32) {
 		}
 		bkt[c] = b
 	}
-	prefetchSink.Add(uint64(sink))
 }
-
-// prefetch is how far ahead the induce scans load the symbol they will need: the loads overlap the cache
-// misses of the scan. prefetchSink keeps the compiler from dropping them.
-const prefetch = 24
-
-var prefetchSink atomic.Uint64
 
 // equalLMS reports whether the LMS substrings at p and q (both LMS positions) are equal: the same symbols
 // and the same types up to and including the next LMS position.
