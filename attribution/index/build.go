@@ -173,8 +173,6 @@ func checkRecords(records []Record, textOnly bool) error {
 			return fmt.Errorf("%w: record %q: contributor %q is not valid UTF-8", ErrCorpus, r.ID, r.Contributor)
 		case len(r.Text) == 0:
 			return fmt.Errorf("%w: record %q is empty", ErrCorpus, r.ID)
-		case len(r.Text) >= MaxTokens*tokenize.MaxPieceBytes:
-			return fmt.Errorf("%w: record %q is %d bytes, over what one index can hold", ErrCorpus, r.ID, len(r.Text))
 		}
 		if textOnly && !utf8.Valid(r.Text) {
 			return fmt.Errorf("%w: record %q is not valid UTF-8 at byte %d and the corpus is text-only", ErrCorpus, r.ID, invalidAt(r.Text))
