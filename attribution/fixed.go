@@ -69,30 +69,6 @@ func exp2NegQ32(x uint64) uint64 {
 	return (v >> 30) >> whole
 }
 
-// splitMix is SplitMix64 (Steele, Lea and Flood, 2014): the generator behind every sampled token. Its
-// output is defined by its seed alone, on every machine and Go version.
-type splitMix struct{ s uint64 }
-
-func (r *splitMix) next() uint64 {
-	r.s += 0x9e3779b97f4a7c15
-	z := r.s
-	z = (z ^ z>>30) * 0xbf58476d1ce4e5b9
-	z = (z ^ z>>27) * 0x94d049bb133111eb
-	return z ^ z>>31
-}
-
-// below returns a uniform integer in [0, n), n > 0, by Lemire's multiply-and-reject method.
-func (r *splitMix) below(n uint64) uint64 {
-	hi, lo := bits.Mul64(r.next(), n)
-	if lo < n {
-		threshold := -n % n
-		for lo < threshold {
-			hi, lo = bits.Mul64(r.next(), n)
-		}
-	}
-	return hi
-}
-
 // mulDiv returns a*b/c rounded down and the remainder, for c > 0 and a*b/c < 2^64.
 func mulDiv(a, b, c uint64) (q, rem uint64) {
 	hi, lo := bits.Mul64(a, b)

@@ -48,25 +48,3 @@ func TestExp2NegQ32(t *testing.T) {
 		t.Fatalf("2^0 = %d, want %d", exp2NegQ32(0), uint64(1)<<32)
 	}
 }
-
-func TestSplitMixIsPinned(t *testing.T) {
-	// The reference output of SplitMix64 seeded with 0 (as in the authors' C code). Generation depends on
-	// these exact values; a change here changes every generated output.
-	r := splitMix{}
-	want := []uint64{0xe220a8397b1dcdaf, 0x6e789e6aa1b965f4, 0x06c45d188009454f}
-	for i, w := range want {
-		if got := r.next(); got != w {
-			t.Fatalf("output %d = %#x, want %#x", i, got, w)
-		}
-	}
-	r = splitMix{s: 42}
-	counts := make([]int, 7)
-	for range 70000 {
-		counts[r.below(7)]++
-	}
-	for v, c := range counts {
-		if c < 9000 || c > 11000 {
-			t.Fatalf("below(7) returned %d %d times in 70000 draws", v, c)
-		}
-	}
-}

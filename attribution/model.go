@@ -6,6 +6,7 @@ import (
 	"unicode"
 
 	"github.com/shouldersnet/shoulders/attribution/index"
+	"github.com/shouldersnet/shoulders/attribution/internal/splitmix"
 	"github.com/shouldersnet/shoulders/attribution/tokenize"
 )
 
@@ -160,7 +161,7 @@ func (m *Model) GenerateTokens(prompt []uint32, g GenerateParams) (*Generation, 
 
 func (m *Model) generate(prompt string, ctx []uint32, g GenerateParams) (*Generation, error) {
 	from := len(ctx)
-	rng := splitMix{s: g.Seed}
+	rng := splitmix.New(g.Seed)
 	cur := m.ix.LongestSuffix(ctx)
 	matches := make([]index.Range, 0, g.MaxTokens)
 	stop := StopMaxTokens
@@ -168,7 +169,7 @@ func (m *Model) generate(prompt string, ctx []uint32, g GenerateParams) (*Genera
 	for len(matches) < g.MaxTokens {
 		var t uint32
 		var next index.Range
-		t, next, conts = m.draw(cur, g, &rng, conts[:0])
+		t, next, conts = m.draw(cur, g, rng, conts[:0])
 		if t == tokenize.Separator {
 			stop = StopEndOfRecord
 			break
@@ -193,10 +194,10 @@ func (m *Model) generate(prompt string, ctx []uint32, g GenerateParams) (*Genera
 }
 
 // draw picks the token after the pattern of cur and returns it with the range of the pattern followed by it.
-func (m *Model) draw(cur index.Range, g GenerateParams, rng *splitMix, conts []index.Continuation) (uint32, index.Range, []index.Continuation) {
+func (m *Model) draw(cur index.Range, g GenerateParams, rng *splitmix.Rand, conts []index.Continuation) (uint32, index.Range, []index.Continuation) {
 	switch g.TemperatureMilli {
 	case 1000:
-		i := rng.below(uint64(cur.Count()))
+		i := rng.Below(uint64(cur.Count()))
 		t := m.ix.NextAt(cur, int(i))
 		return t, m.ix.Extend(cur, t), conts
 	case 0:
@@ -222,7 +223,7 @@ func (m *Model) draw(cur index.Range, g GenerateParams, rng *splitMix, conts []i
 		exps[i] = exp2NegQ32(top - exps[i])
 		total += exps[i]
 	}
-	u := rng.below(total)
+	u := rng.Below(total)
 	for i, w := range exps {
 		if u < w {
 			return conts[i].Token, conts[i].Range, conts

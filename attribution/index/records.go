@@ -135,8 +135,8 @@ func parseRecords(b []byte, n int) (records, error) {
 	return r, nil
 }
 
-// find returns the record holding stream position pos (which must not be past the last record's start
-// region) and pos's offset in it.
+// find returns the record holding stream position pos (0 <= pos < stream length; a separator belongs to
+// the record it ends) and pos's offset in it.
 func (r *records) find(pos int) (rec, offset int) {
 	// The last start <= pos.
 	i, found := slices.BinarySearch(r.starts, uint32(pos))
