@@ -77,7 +77,7 @@ func Build(records []Record, opts BuildOptions) (*Index, error) {
 	}
 	counter := tokenize.NewCounter()
 	// The handles take 4 bytes per token, as the suffix array does; their memory is reused for it.
-	handles := make([]uint32, 0, bytesTotal/4+len(records)+1)
+	handles := make([]uint32, 0, bytesTotal/3+len(records)+1)
 	adviseHuge(handles[:cap(handles)])
 	ends := make([]int, len(records))
 	for i, r := range records {
@@ -106,7 +106,7 @@ func Build(records []Record, opts BuildOptions) (*Index, error) {
 	} else {
 		sa = make([]int32, n)
 	}
-	handles, b.handles = nil, nil
+	handles, b.handles, b.tr = nil, nil, nil
 	if b.t16 != nil {
 		err = sais.Sort(b.t16, sa, tok.Size())
 	} else {

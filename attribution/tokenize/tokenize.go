@@ -203,15 +203,16 @@ func (c *Counter) piece(h uint32) []byte {
 	return c.pieces[start:c.ends[h]]
 }
 
-// Translator turns a Counter's handles into the IDs of one tokenizer.
+// Translator turns a Counter's handles into the IDs of one tokenizer. It keeps the pieces, not the Counter's
+// table of them, which can be dropped.
 type Translator struct {
-	c   *Counter
-	ids []uint32 // per multi-byte handle: its vocabulary ID, or Separator when it falls back to bytes
+	pieces Counter  // only pieces and ends are set
+	ids    []uint32 // per multi-byte handle: its vocabulary ID, or Separator when it falls back to bytes
 }
 
 // Translator returns the translation of c's handles into t's IDs.
 func (c *Counter) Translator(t *Tokenizer) *Translator {
-	tr := &Translator{c: c, ids: make([]uint32, len(c.counts))}
+	tr := &Translator{pieces: Counter{pieces: c.pieces, ends: c.ends}, ids: make([]uint32, len(c.counts))}
 	for h := range tr.ids {
 		tr.ids[h] = t.lookup[string(c.piece(uint32(h)))] // 0 (Separator) when absent
 	}
@@ -229,7 +230,7 @@ func (tr *Translator) Append(dst []uint32, handles []uint32) []uint32 {
 			dst = append(dst, id)
 			continue
 		}
-		for _, b := range tr.c.piece(h - firstHandle) {
+		for _, b := range tr.pieces.piece(h - firstHandle) {
 			dst = append(dst, FirstByte+uint32(b))
 		}
 	}
