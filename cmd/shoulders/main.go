@@ -44,6 +44,7 @@ func newRootCmd() *cobra.Command {
 		newWorkersCmd(),
 		newDebugCmd(),
 		newBenchCmd(),
+		newAttributionCmd(),
 		newVersionCmd(),
 	)
 	return root
