@@ -73,11 +73,13 @@ func Prepare(cfg Config) ([]Member, error) {
 	}
 	var members []Member
 	var bootstrap []string
+	ports := newPortPicker(cfg.BasePort)
+	defer ports.release()
 	for i := range cfg.Nodes {
 		m := Member{Name: fmt.Sprintf("node%d", i), Home: filepath.Join(cfg.Dir, fmt.Sprintf("node%d", i))}
 		m.Log = filepath.Join(m.Home, "node.log")
 		if _, err := os.Stat(filepath.Join(m.Home, node.KeyFile)); errors.Is(err, os.ErrNotExist) {
-			p2pPort, apiPort, err := ports(cfg.BasePort, i)
+			p2pPort, apiPort, err := ports.pick(i)
 			if err != nil {
 				return nil, err
 			}
@@ -115,21 +117,28 @@ func Prepare(cfg Config) ([]Member, error) {
 	return members, nil
 }
 
-// ports returns node i's libp2p and API ports.
-func ports(base, i int) (int, int, error) {
-	if base != 0 {
-		return base + i, base + 100 + i, nil
+// portPicker hands out node i's libp2p and API ports: BasePort-based when set, else free ones. Free ports
+// stay bound until release, so no port is handed out twice.
+type portPicker struct {
+	base int
+	held []io.Closer
+}
+
+func newPortPicker(base int) *portPicker { return &portPicker{base: base} }
+
+func (pp *portPicker) pick(i int) (p2pPort, apiPort int, err error) {
+	if pp.base != 0 {
+		return pp.base + i, pp.base + 100 + i, nil
 	}
-	p2pPort, err := freePort()
-	if err != nil {
+	if p2pPort, err = pp.free(); err != nil {
 		return 0, 0, err
 	}
-	apiPort, err := freePort()
+	apiPort, err = pp.free()
 	return p2pPort, apiPort, err
 }
 
-// freePort finds a port free for both TCP and UDP on 127.0.0.1.
-func freePort() (int, error) {
+// free finds a port free for both TCP and UDP on 127.0.0.1 and keeps it bound until release.
+func (pp *portPicker) free() (int, error) {
 	for range 20 {
 		l, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
@@ -137,13 +146,21 @@ func freePort() (int, error) {
 		}
 		port := l.Addr().(*net.TCPAddr).Port
 		u, err := net.ListenPacket("udp", fmt.Sprintf("127.0.0.1:%d", port))
-		l.Close()
-		if err == nil {
-			u.Close()
-			return port, nil
+		if err != nil {
+			l.Close()
+			continue
 		}
+		pp.held = append(pp.held, l, u)
+		return port, nil
 	}
 	return 0, errors.New("devnet: no port free for both TCP and UDP")
+}
+
+func (pp *portPicker) release() {
+	for _, c := range pp.held {
+		c.Close()
+	}
+	pp.held = nil
 }
 
 // Run prepares the devnet, starts every node, and reports to out until ctx ends; then it stops the nodes
@@ -223,14 +240,21 @@ func stopAll(procs []*process, out io.Writer) {
 		return
 	}
 	fmt.Fprintf(out, "devnet: stopping %d nodes\n", running)
-	deadline := time.After(10 * time.Second)
+	deadline := time.NewTimer(10 * time.Second)
+	defer deadline.Stop()
 	for _, p := range procs {
 		select {
 		case <-p.done:
-		case <-deadline:
-			p.cmd.Process.Kill()
+		case <-deadline.C:
+			// Past the deadline: kill every node still running, not only this one.
+			for _, q := range procs {
+				q.cmd.Process.Kill()
+			}
 			<-p.done
 		}
+	}
+	for _, p := range procs {
+		<-p.done
 	}
 	fmt.Fprintln(out, "devnet: stopped")
 }

@@ -235,8 +235,9 @@ type TraceQuery struct {
 }
 
 // ParseTraceQuery checks the trace endpoint's parameters: follow (bool, default true), backlog (0-4096
-// recent events sent first, default 100), topic and type (comma-separated lists).
-func ParseTraceQuery(q map[string][]string) (TraceQuery, error) {
+// recent events sent first, default 100), topic (comma-separated, each a full or short name among topics;
+// topics nil skips that check) and type (comma-separated event types).
+func ParseTraceQuery(q map[string][]string, topics []string) (TraceQuery, error) {
 	get := func(k string) string {
 		if v := q[k]; len(v) > 0 {
 			return v[0]
@@ -259,6 +260,15 @@ func ParseTraceQuery(q map[string][]string) (TraceQuery, error) {
 		tq.Backlog = b
 	}
 	tq.Filter.Topics = splitList(get("topic"))
+	for _, t := range tq.Filter.Topics {
+		if topics != nil && !slices.ContainsFunc(topics, func(known string) bool { return t == known || t == p2p.TopicShortName(known) }) {
+			names := []string{}
+			for _, known := range topics {
+				names = append(names, p2p.TopicShortName(known))
+			}
+			return tq, fmt.Errorf("topic: %q is not a topic of this node; known topics: %s", t, strings.Join(names, ", "))
+		}
+	}
 	tq.Filter.Types = splitList(get("type"))
 	for _, t := range tq.Filter.Types {
 		if !slices.Contains(p2p.EventTypes, t) {
@@ -282,7 +292,11 @@ func splitList(s string) []string {
 // events until the client goes away. Each event is "event: trace" with the Event as JSON; a subscriber that
 // reads too slowly misses events and is told so by an "event: dropped" with the count.
 func (n *Node) getTrace(w http.ResponseWriter, r *http.Request) {
-	q, err := ParseTraceQuery(r.URL.Query())
+	topics := []string{}
+	for _, t := range n.net.Topics() {
+		topics = append(topics, t.Topic)
+	}
+	q, err := ParseTraceQuery(r.URL.Query(), topics)
 	if err != nil {
 		badRequest(w, "%v", err)
 		return

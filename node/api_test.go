@@ -69,6 +69,9 @@ func TestAPI(t *testing.T) {
 				return c.Trace(ctx, TraceQuery{Filter: p2p.Filter{Types: []string{"teleport"}}}, nil, nil)
 			}, `type: "teleport" is not an event type`},
 			{func() error { return c.Trace(ctx, TraceQuery{Backlog: 5000}, nil, nil) }, `backlog: "5000"`},
+			{func() error {
+				return c.Trace(ctx, TraceQuery{Filter: p2p.Filter{Topics: []string{"gossip-about-cats"}}}, nil, nil)
+			}, `topic: "gossip-about-cats" is not a topic of this node; known topics: workers`},
 		}
 		for _, tc := range cases {
 			err := tc.call()
@@ -97,11 +100,25 @@ func TestAPI(t *testing.T) {
 	})
 
 	t.Run("trace backlog, then live, then the message record", func(t *testing.T) {
+		// The start-up publish is in the trace (as backlog, or live if the tracer had not recorded it yet).
+		errFound := errors.New("found")
+		bctx, bcancel := context.WithTimeout(ctx, 30*time.Second)
+		defer bcancel()
+		err := c.Trace(bctx, TraceQuery{Follow: true, Backlog: 100, Filter: p2p.Filter{Types: []string{p2p.EventPublish}}},
+			func(e p2p.Event) error {
+				if e.Author == n.ID().String() {
+					return errFound
+				}
+				return nil
+			}, nil)
+		if !errors.Is(err, errFound) {
+			t.Fatalf("the start-up publish is not in the trace: %v", err)
+		}
 		var backlog []p2p.Event
-		err := c.Trace(ctx, TraceQuery{Backlog: 100, Filter: p2p.Filter{Types: []string{p2p.EventPublish}}},
+		err = c.Trace(ctx, TraceQuery{Backlog: 100, Filter: p2p.Filter{Types: []string{p2p.EventPublish}}},
 			func(e p2p.Event) error { backlog = append(backlog, e); return nil }, nil)
 		if err != nil || len(backlog) == 0 || backlog[0].Author != n.ID().String() {
-			t.Fatalf("backlog of publishes: %+v, %v", backlog, err)
+			t.Fatalf("without follow, the backlog of publishes: %+v, %v", backlog, err)
 		}
 
 		// Publish, then follow with a backlog: the trace hands over backlog and live events with no gap, so
@@ -114,7 +131,6 @@ func TestAPI(t *testing.T) {
 		fctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 		defer cancel()
 		var got p2p.Event
-		errFound := errors.New("found")
 		err = c.Trace(fctx, TraceQuery{Follow: true, Backlog: 100, Filter: p2p.Filter{Topics: []string{"workers"}, Types: []string{p2p.EventPublish}}},
 			func(e p2p.Event) error {
 				if e.MsgID == want {

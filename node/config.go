@@ -66,11 +66,10 @@ func DefaultConfig() Config {
 	}
 }
 
-// Validated is a Config after Validate: every field checked and parsed.
+// Validated is a Config after Validate: every field checked, with the parsed forms beside the text.
 type Validated struct {
 	Config
-	Listen           []ma.Multiaddr
-	Bootstrap        []peer.AddrInfo
+	BootstrapPeers   []peer.AddrInfo
 	AnnounceInterval time.Duration
 }
 
@@ -84,11 +83,9 @@ func (c Config) Validate() (Validated, error) {
 		return v, errors.New("listen: at least one address is needed")
 	}
 	for i, s := range c.Listen {
-		a, err := ma.NewMultiaddr(s)
-		if err != nil {
+		if _, err := ma.NewMultiaddr(s); err != nil {
 			return v, fmt.Errorf("listen[%d] %q: %v", i, s, err)
 		}
-		v.Listen = append(v.Listen, a)
 	}
 	if err := validateHostPort(c.API); err != nil {
 		return v, fmt.Errorf("api %q: %v", c.API, err)
@@ -98,7 +95,7 @@ func (c Config) Validate() (Validated, error) {
 		if err != nil {
 			return v, fmt.Errorf("bootstrap[%d] %q: want a full multiaddr ending in /p2p/<peer ID>: %v", i, s, err)
 		}
-		v.Bootstrap = append(v.Bootstrap, *ai)
+		v.BootstrapPeers = append(v.BootstrapPeers, *ai)
 	}
 	roles := []string{announce.RoleClient}
 	for i, r := range c.Roles {

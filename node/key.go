@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -20,16 +21,30 @@ func writeNewKey(path string) (peer.ID, error) {
 	if err != nil {
 		return "", fmt.Errorf("node: encoding key: %w", err)
 	}
-	// Write beside and rename, so a crash never leaves a half-written key.
+	// Write beside, sync, and rename, so a crash never leaves a half-written or empty key.
 	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, b, 0o600); err != nil {
+	os.Remove(tmp)
+	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
+	if err != nil {
 		return "", fmt.Errorf("node: writing key %s: %w", tmp, err)
 	}
-	if err := os.Chmod(tmp, 0o600); err != nil { // WriteFile keeps the mode of an existing file
-		return "", fmt.Errorf("node: key %s: %w", tmp, err)
+	if _, err := f.Write(b); err != nil {
+		f.Close()
+		return "", fmt.Errorf("node: writing key %s: %w", tmp, err)
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return "", fmt.Errorf("node: writing key %s: %w", tmp, err)
+	}
+	if err := f.Close(); err != nil {
+		return "", fmt.Errorf("node: writing key %s: %w", tmp, err)
 	}
 	if err := os.Rename(tmp, path); err != nil {
 		return "", fmt.Errorf("node: writing key %s: %w", path, err)
+	}
+	if dir, err := os.Open(filepath.Dir(path)); err == nil {
+		dir.Sync()
+		dir.Close()
 	}
 	return peer.IDFromPrivateKey(priv)
 }

@@ -105,7 +105,7 @@ func Open(ctx context.Context, home string, opts Options) (n *Node, err error) {
 	if err != nil {
 		return nil, err
 	}
-	n.catalog, err = catalog.Open(n.db, time.Now, log.With("component", "catalog"))
+	n.catalog, err = catalog.Open(n.db, catalog.Config{Network: cfg.Network, Now: time.Now, Log: log.With("component", "catalog")})
 	if err != nil {
 		return nil, err
 	}
@@ -132,7 +132,7 @@ func Open(ctx context.Context, home string, opts Options) (n *Node, err error) {
 	}
 	n.net, err = p2p.New(n.host, n.catalog, p2p.Config{
 		Network:      cfg.Network,
-		Bootstrap:    cfg.Bootstrap,
+		Bootstrap:    cfg.BootstrapPeers,
 		Log:          log.With("component", "p2p"),
 		Registry:     n.reg,
 		TraceFile:    traceFile,
@@ -273,7 +273,7 @@ func (n *Node) Offer() *pb.WorkerOffer {
 		Version:     version.Version,
 	}
 	for _, a := range n.host.Addrs() {
-		if len(o.Addrs) == 32 {
+		if len(o.Addrs) == announce.MaxAddrs {
 			break
 		}
 		o.Addrs = append(o.Addrs, a.String())
@@ -326,7 +326,7 @@ func (n *Node) registerMetrics() {
 		n.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "shoulders_catalog_entries", Help: "Live announcements in the catalog, by kind.",
 			ConstLabels: prometheus.Labels{"kind": announce.KindName(k)},
-		}, func() float64 { return float64(len(n.catalog.List(k))) }))
+		}, func() float64 { return float64(n.catalog.Count(k)) }))
 	}
 	n.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "shoulders_build_info", Help: "Always 1; the labels say what software runs.",

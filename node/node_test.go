@@ -189,17 +189,7 @@ func TestFiveNodesFindEachOtherThroughOneBootstrapPeer(t *testing.T) {
 		}
 		return true
 	}
-	report := func() string {
-		s := "not every node has ≥3 peers and 5 offers:"
-		for i, n := range nodes {
-			s += fmt.Sprintf(" n%d peers=%d offers=%d;", i, len(n.Host().Network().Peers()), len(n.Catalog().List(pb.Kind_KIND_WORKER_OFFER)))
-		}
-		return s
-	}
-	waitUntil(t, 60*time.Second, nodes, hostsOf(nodes), "discovery", func() bool { return allConnected() })
-	if !allConnected() {
-		t.Fatal(report())
-	}
+	waitUntil(t, 60*time.Second, nodes, hostsOf(nodes), "every node connected to ≥3 others and holding all 5 offers", allConnected)
 	// Everyone's offer describes its announcer as a worker with the machine it runs on.
 	for _, e := range nodes[2].Catalog().List(pb.Kind_KIND_WORKER_OFFER) {
 		o := e.Announcement.Body.(*pb.WorkerOffer)
@@ -208,7 +198,8 @@ func TestFiveNodesFindEachOtherThroughOneBootstrapPeer(t *testing.T) {
 		}
 	}
 
-	// Restart node 3: it keeps its peer ID and, before hearing anything, still knows all five offers.
+	// Restart node 3: it keeps its peer ID and, before hearing anything, still knows all five offers; then
+	// it runs again and finds its way back into the network.
 	id := nodes[3].ID()
 	nodes[3].stop(t)
 	reopened, err := Open(context.Background(), filepath.Join(dir, "n3"), Options{Log: quiet, Capabilities: testCaps})
@@ -216,12 +207,21 @@ func TestFiveNodesFindEachOtherThroughOneBootstrapPeer(t *testing.T) {
 		t.Fatal(err)
 	}
 	if reopened.ID() != id {
+		reopened.close()
 		t.Fatalf("restarted with peer ID %s, was %s", reopened.ID(), id)
 	}
 	if got := len(reopened.Catalog().List(pb.Kind_KIND_WORKER_OFFER)); got != 5 {
+		reopened.close()
 		t.Fatalf("catalog after restart holds %d offers, want 5", got)
 	}
-	reopened.close()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- reopened.Run(ctx) }()
+	nodes[3] = &running{Node: reopened, cancel: cancel, done: done}
+	t.Cleanup(func() { nodes[3].stop(t) })
+	waitUntil(t, 60*time.Second, nodes, hostsOf(nodes), "the restarted node is connected to ≥3 others again", func() bool {
+		return len(reopened.Host().Network().Peers()) >= 3
+	})
 }
 
 // partition is a connection gater shared by a set of test hosts: while it is cut, no connection between the

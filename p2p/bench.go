@@ -66,13 +66,17 @@ func (c *GossipBenchConfig) defaults() {
 // GossipBenchResult is what one variant measured. Reach is, per message, the time from the publish call to
 // the last node's delivery to its application; its percentiles are over the messages that reached every node.
 type GossipBenchResult struct {
-	Name             string        `json:"name"`
-	ReachP50         time.Duration `json:"reach_p50_ns"`
-	ReachP99         time.Duration `json:"reach_p99_ns"`
-	ReachMax         time.Duration `json:"reach_max_ns"`
-	Delivered        float64       `json:"delivered"` // fraction of (message, node) pairs delivered
-	SendsPerDelivery float64       `json:"sends_per_delivery"`
-	AppDuplicates    int           `json:"app_duplicates"` // deliveries of a message a node already had
+	Name      string        `json:"name"`
+	ReachP50  time.Duration `json:"reach_p50_ns"`
+	ReachP99  time.Duration `json:"reach_p99_ns"`
+	ReachMax  time.Duration `json:"reach_max_ns"`
+	Delivered float64       `json:"delivered"` // fraction of (message, node) pairs delivered
+	// Latest is the fraction of (message, node) pairs where the node got the message or, in the announcement
+	// layer, a newer announcement of the same announcer that made it obsolete (the layer rightly never
+	// delivers an announcement once a newer one is held). For plain gossipsub it equals Delivered.
+	Latest           float64 `json:"latest"`
+	SendsPerDelivery float64 `json:"sends_per_delivery"`
+	AppDuplicates    int     `json:"app_duplicates"` // deliveries of a message a node already had
 }
 
 // BenchGossip measures plain gossipsub with its default options and Shoulders' announcement layer on the same
@@ -107,6 +111,7 @@ func BenchGossip(ctx context.Context, cfg GossipBenchConfig) ([]GossipBenchResul
 type benchRun struct {
 	reach      []time.Duration // per message that reached every node
 	delivered  int64
+	latest     int64
 	expected   int64
 	sends      uint64
 	duplicates int
@@ -115,6 +120,7 @@ type benchRun struct {
 func (b *benchRun) add(o benchRun) {
 	b.reach = append(b.reach, o.reach...)
 	b.delivered += o.delivered
+	b.latest += o.latest
 	b.expected += o.expected
 	b.sends += o.sends
 	b.duplicates += o.duplicates
@@ -130,6 +136,7 @@ func (b *benchRun) result(name string) GossipBenchResult {
 	}
 	if b.expected > 0 {
 		res.Delivered = float64(b.delivered) / float64(b.expected)
+		res.Latest = float64(b.latest) / float64(b.expected)
 	}
 	if b.delivered > 0 {
 		res.SendsPerDelivery = float64(b.sends) / float64(b.delivered)
@@ -141,6 +148,8 @@ func (b *benchRun) result(name string) GossipBenchResult {
 // its application receives message i.
 type rig interface {
 	hosts() []host.Host
+	// supersedes says whether a newer message from a publisher makes its older ones obsolete.
+	supersedes() bool
 	// waitMesh blocks until node's mesh holds at least want peers, or ctx ends.
 	waitMesh(ctx context.Context, node, want int) error
 	publish(ctx context.Context, node, i int) error
@@ -251,6 +260,23 @@ func runGossipBench(ctx context.Context, cfg GossipBenchConfig, newRig func(cont
 	}
 	res.delivered = delivered.Load()
 	res.expected = int64(cfg.Messages * (cfg.Nodes - 1))
+	// Latest: delivered, or (where newer supersedes older) a later message of the same publisher delivered.
+	for i := range cfg.Messages {
+		for node := range cfg.Nodes {
+			if node == i%cfg.Nodes {
+				continue // the publisher
+			}
+			for k := i; k < cfg.Messages; k += cfg.Nodes {
+				if !got[k][node].IsZero() {
+					res.latest++
+					break
+				}
+				if !r.supersedes() {
+					break
+				}
+			}
+		}
+	}
 	return res, nil
 }
 
@@ -328,6 +354,7 @@ func newPlainRig(ctx context.Context, cfg GossipBenchConfig, deliver deliverFn) 
 }
 
 func (r *plainRig) hosts() []host.Host { return r.hs }
+func (r *plainRig) supersedes() bool   { return false }
 func (r *plainRig) waitMesh(ctx context.Context, i, want int) error {
 	c := r.count[i]
 	for {
@@ -433,7 +460,7 @@ func newShouldersRig(ctx context.Context, cfg GossipBenchConfig, deliver deliver
 			return nil, err
 		}
 		r.dbs = append(r.dbs, db)
-		cat, err := catalog.Open(db, time.Now, log)
+		cat, err := catalog.Open(db, catalog.Config{Network: "bench", Now: time.Now, Log: log})
 		if err != nil {
 			r.close()
 			return nil, err
@@ -466,6 +493,7 @@ func newShouldersRig(ctx context.Context, cfg GossipBenchConfig, deliver deliver
 }
 
 func (r *shouldersRig) hosts() []host.Host { return r.hs }
+func (r *shouldersRig) supersedes() bool   { return true }
 func (r *shouldersRig) waitMesh(ctx context.Context, i, want int) error {
 	topic := TopicName("bench", pb.Kind_KIND_WORKER_OFFER)
 	for len(r.nets[i].Tracer().Mesh(topic)) < want {

@@ -6,8 +6,8 @@ import (
 	"time"
 )
 
-// The announcement layer delivers every announcement to every node exactly once (no timing asserted here:
-// figures belong to the benchmark).
+// Every node ends up with every announcer's latest announcement, and no node's application gets one twice
+// (no timing asserted here: figures belong to the benchmark).
 func TestGossipBenchDeliversEverythingOnce(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts 16 hosts: skipped in -short mode")
@@ -17,7 +17,7 @@ func TestGossipBenchDeliversEverythingOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, r := range res {
-		if r.Delivered != 1 || r.AppDuplicates != 0 || r.ReachP50 <= 0 || r.SendsPerDelivery <= 0 {
+		if r.Latest != 1 || r.AppDuplicates != 0 || r.ReachP50 <= 0 || r.SendsPerDelivery <= 0 {
 			t.Errorf("%+v", r)
 		}
 	}

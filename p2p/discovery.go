@@ -31,12 +31,14 @@ func RendezvousCID(network string) cid.Cid {
 
 // discover connects to the bootstrap peers, then in rounds: provides the rendezvous record, finds other
 // providers of it and connects to them, and tops up from the routing table, until TargetPeers connections are
-// open. Rounds come every discoverMin while they find someone new, backing off to discoverMax while they do
-// not. The DHT's own refresh (random walks per bucket) keeps the routing table full meanwhile.
+// open. A round that connected someone new brings the next one after discoverMin; a round that did not
+// doubles the wait, up to discoverMax. Providing has its own schedule: every reprovideEvery once it worked,
+// with the same doubling backoff while it fails. The DHT's own refresh (random walks per bucket) keeps the
+// routing table full meanwhile.
 func (n *Network) discover(ctx context.Context) error {
 	rendezvous := RendezvousCID(n.cfg.Network)
-	wait := discoverMin
-	var provided time.Time
+	wait, provideWait := discoverMin, discoverMin
+	var nextProvide time.Time
 	timer := time.NewTimer(0)
 	defer timer.Stop()
 	for {
@@ -48,19 +50,23 @@ func (n *Network) discover(ctx context.Context) error {
 		before := len(n.host.Network().Peers())
 		n.connectBootstrap(ctx)
 		if n.dht.RoutingTable().Size() > 0 {
-			if time.Since(provided) > reprovideEvery {
+			if now := time.Now(); !now.Before(nextProvide) {
 				pctx, cancel := context.WithTimeout(ctx, discoverTimeout)
-				if err := n.dht.Provide(pctx, rendezvous, true); err == nil {
-					provided = time.Now()
-				} else if ctx.Err() == nil {
-					n.log.Debug("discovery: provide failed", "err", err)
-				}
+				err := n.dht.Provide(pctx, rendezvous, true)
 				cancel()
+				if err == nil {
+					nextProvide, provideWait = now.Add(reprovideEvery), discoverMin
+				} else {
+					nextProvide, provideWait = now.Add(provideWait), min(2*provideWait, discoverMax)
+					if ctx.Err() == nil {
+						n.log.Debug("discovery: provide failed", "err", err)
+					}
+				}
 			}
 			n.connectProviders(ctx, rendezvous)
 			n.connectRoutingTable(ctx)
 		}
-		if len(n.host.Network().Peers()) > before || provided.IsZero() {
+		if len(n.host.Network().Peers()) > before {
 			wait = discoverMin
 		} else {
 			wait = min(2*wait, discoverMax)

@@ -58,6 +58,7 @@ func NewHost(cfg HostConfig) (host.Host, error) {
 	}
 	rm, err := rcmgr.NewResourceManager(rcmgr.NewFixedLimiter(limits.AutoScale()), rmOpts...)
 	if err != nil {
+		cm.Close()
 		return nil, fmt.Errorf("p2p: resource manager: %w", err)
 	}
 	opts := []libp2p.Option{
@@ -81,6 +82,7 @@ func NewHost(cfg HostConfig) (host.Host, error) {
 	}
 	h, err := libp2p.New(opts...)
 	if err != nil {
+		cm.Close()
 		rm.Close()
 		return nil, fmt.Errorf("p2p: starting host on %v: %w", cfg.Listen, err)
 	}

@@ -21,7 +21,9 @@
 //     random topic peer whatever that peer holds and it lacks (its request carries a digest of its catalog).
 //   - Anyone may relay anyone's announcement: the announcement's own signature says who wrote it. To keep
 //     relays from flooding, a validator ignores (without penalty, and without forwarding) an announcement
-//     whose subject it already holds at the same or a newer seq; only news travels.
+//     whose subject it already holds at the same or a newer seq, or a new subject its full catalog could
+//     not keep; only news travels. Announcements out of their time window by this node's clock are ignored
+//     the same way: a relay whose clock differs is not an attacker.
 //   - Message IDs are the SHA-256 of the message data, so the same signed announcement is one message however
 //     many peers publish it.
 //   - Peer scoring penalises invalid messages heavily and nothing else much; IP colocation is not scored, since
@@ -30,7 +32,6 @@ package p2p
 
 import (
 	"context"
-	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
@@ -140,9 +141,9 @@ func New(h host.Host, cat *catalog.Catalog, cfg Config) (*Network, error) {
 	}
 	labels := map[string]string{}
 	for _, k := range announce.Kinds() {
-		labels[TopicName(cfg.Network, k)] = topicShortName(TopicName(cfg.Network, k))
+		labels[TopicName(cfg.Network, k)] = TopicShortName(TopicName(cfg.Network, k))
 	}
-	n.tracer = newTracer(cfg.Registry, n.decodeForTrace, func(topic string) string {
+	n.tracer = newTracer(cfg.Registry, cfg.Log, n.decodeForTrace, func(topic string) string {
 		if l, ok := labels[topic]; ok {
 			return l
 		}
@@ -198,6 +199,12 @@ func New(h host.Host, cat *catalog.Catalog, cfg Config) (*Network, error) {
 		interval = 0
 	}
 	n.sync = newCatalogSync(n, interval)
+	// A restarted node continues its own sequence even if its clock went back.
+	for _, k := range announce.Kinds() {
+		if e, ok := cat.Get(k, h.ID().String()); ok && e.Announcer == h.ID() {
+			n.lastSeq = max(n.lastSeq, e.Seq)
+		}
+	}
 	return n, nil
 }
 
@@ -206,10 +213,10 @@ func TopicName(network string, k pb.Kind) string {
 	return "/shoulders/" + network + "/" + announce.TopicOf(k) + "/1"
 }
 
-// MessageID is the gossip message ID of data: its SHA-256, as raw bytes in a string.
+// MessageID is the gossip message ID of data: its SHA-256 (announce.ID), as raw bytes in a string.
 func MessageID(data []byte) string {
-	sum := sha256.Sum256(data)
-	return string(sum[:])
+	id := announce.ID(data)
+	return string(id[:])
 }
 
 func (n *Network) gossipOptions(labels map[string]string) []pubsub.Option {
@@ -273,28 +280,35 @@ func scoreParams(labels map[string]string) (*pubsub.PeerScoreParams, *pubsub.Pee
 }
 
 // rejection is what a validator leaves in Message.ValidatorData when it refuses a message, so the tracer can
-// report the reason (pubsub itself only knows "validation failed").
+// report the reason (pubsub itself only knows "validation failed") and the body, without decoding again.
 type rejection struct {
 	code string
 	err  error
+	view any // the decoded announcement when there was one, else nil
 }
 
 func (n *Network) validator(kind pb.Kind) pubsub.ValidatorEx {
 	return func(_ context.Context, _ peer.ID, m *pubsub.Message) pubsub.ValidationResult {
-		v, err := announce.Open(m.Data, time.Now())
+		v, err := announce.Open(m.Data, n.cfg.Network, time.Now())
 		if err == nil && v.Kind != kind {
 			err = &announce.Error{Code: announce.CodeWrongTopic, Detail: fmt.Sprintf("a %s announcement on the %s topic", announce.KindName(v.Kind), announce.TopicOf(kind))}
 		}
 		// What this node publishes itself (its own announcements, and relays of news) always goes out.
 		if err == nil && m.ReceivedFrom != n.host.ID() {
-			if e, ok := n.catalog.Get(v.Kind, v.Subject); ok && e.Seq >= v.Seq {
+			if e, ok := n.catalog.Get(v.Kind, v.Subject); ok && !v.Supersedes(e.Announcement) {
 				err = &announce.Error{Code: announce.CodeStale, Detail: fmt.Sprintf("already have seq %d of %s %s", e.Seq, announce.KindName(v.Kind), v.Subject)}
+			} else if !ok && !n.catalog.HasRoom(v.Kind, v.Subject, len(v.Raw)) {
+				err = &announce.Error{Code: announce.CodeCatalogFull, Detail: fmt.Sprintf("the catalog has no room for another %s", announce.KindName(v.Kind))}
 			}
 		}
 		if err != nil {
-			code := announce.CodeOf(err)
-			m.ValidatorData = rejection{code: code, err: err}
-			if code == announce.CodeExpired || code == announce.CodeStale {
+			r := rejection{code: announce.CodeOf(err), err: err}
+			if v != nil {
+				r.view = AnnouncementView(v)
+			}
+			m.ValidatorData = r
+			switch {
+			case announce.Ignorable(err), r.code == announce.CodeStale, r.code == announce.CodeCatalogFull:
 				return pubsub.ValidationIgnore
 			}
 			return pubsub.ValidationReject
@@ -304,18 +318,19 @@ func (n *Network) validator(kind pb.Kind) pubsub.ValidatorEx {
 	}
 }
 
-// decodeForTrace gives a message record its body: the verified announcement when validation produced one,
-// else whatever can be said about the bytes.
-func (n *Network) decodeForTrace(data []byte, vdata any) any {
-	v, ok := vdata.(*announce.Verified)
-	if !ok {
-		var err error
-		v, err = announce.Open(data, time.Now())
-		if v == nil {
-			return map[string]string{"error": err.Error()}
+// decodeForTrace gives a message record its body: the announcement validation decoded, or the reason it
+// could not.
+func (n *Network) decodeForTrace(vdata any) any {
+	switch d := vdata.(type) {
+	case *announce.Verified:
+		return AnnouncementView(d)
+	case rejection:
+		if d.view != nil {
+			return d.view
 		}
+		return map[string]string{"error": d.err.Error()}
 	}
-	return AnnouncementView(v)
+	return nil
 }
 
 // AnnouncementJSON is the API's JSON form of a verified announcement.
@@ -354,18 +369,18 @@ func (n *Network) Publish(ctx context.Context, kind pb.Kind, body proto.Message,
 		return nil, fmt.Errorf("p2p: no topic for kind %v", kind)
 	}
 	now := time.Now()
-	raw, err := announce.Sign(n.key, kind, n.nextSeq(now), now, ttl, body)
+	raw, err := announce.Sign(n.key, n.cfg.Network, kind, n.nextSeq(now), now, ttl, body)
 	if err != nil {
 		return nil, err
 	}
-	v, err := announce.Open(raw, now)
+	v, err := announce.Open(raw, n.cfg.Network, now)
 	if err != nil {
 		return nil, fmt.Errorf("p2p: our own announcement does not verify: %w", err)
 	}
-	n.tracer.published(t.String(), MessageID(raw), n.host.ID(), raw, v)
 	if err := t.Publish(ctx, raw); err != nil {
 		return nil, fmt.Errorf("p2p: publish %s: %w", announce.KindName(kind), err)
 	}
+	n.tracer.published(t.String(), MessageID(raw), n.host.ID(), v, "")
 	return v, nil
 }
 
@@ -376,7 +391,11 @@ func (n *Network) relay(ctx context.Context, v *announce.Verified) error {
 	if !ok {
 		return fmt.Errorf("p2p: no topic for kind %v", v.Kind)
 	}
-	return t.Publish(ctx, v.Raw)
+	if err := t.Publish(ctx, v.Raw); err != nil {
+		return err
+	}
+	n.tracer.published(t.String(), MessageID(v.Raw), n.host.ID(), v, "relay of news from catalog sync")
+	return nil
 }
 
 // nextSeq returns the time in milliseconds, or one more than the last seq when the clock has not moved on
@@ -412,13 +431,8 @@ func (n *Network) Run(ctx context.Context) error {
 func (n *Network) Close() error {
 	var err error
 	n.closeOnce.Do(func() {
-		for _, s := range n.subs {
-			s.Cancel()
-		}
-		for _, t := range n.topics {
-			t.Close()
-		}
-		n.cancel()
+		n.host.RemoveStreamHandler(CatalogProtocol)
+		n.cancel() // stops pubsub, and with it every topic and subscription
 		if n.dht != nil {
 			err = n.dht.Close()
 		}

@@ -18,6 +18,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/peer"
 	mocknet "github.com/libp2p/go-libp2p/p2p/net/mock"
+	"github.com/libp2p/go-msgio/pbio"
 	ma "github.com/multiformats/go-multiaddr"
 	"google.golang.org/protobuf/proto"
 
@@ -64,7 +65,7 @@ func startNetworkWith(t testing.TB, h host.Host, cfg Config) *Network {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cat, err := catalog.Open(db, time.Now, quiet)
+	cat, err := catalog.Open(db, catalog.Config{Network: testNetwork, Now: time.Now, Log: quiet})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -134,7 +135,12 @@ func offer() *pb.WorkerOffer {
 
 func signed(t testing.TB, key crypto.PrivKey, seq uint64) []byte {
 	t.Helper()
-	raw, err := announce.Sign(key, pb.Kind_KIND_WORKER_OFFER, seq, time.Now(), time.Minute, offer())
+	return signedFor(t, key, testNetwork, seq, time.Now(), time.Minute)
+}
+
+func signedFor(t testing.TB, key crypto.PrivKey, network string, seq uint64, at time.Time, ttl time.Duration) []byte {
+	t.Helper()
+	raw, err := announce.Sign(key, network, pb.Kind_KIND_WORKER_OFFER, seq, at, ttl, offer())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -146,7 +152,7 @@ func signedRaw(t testing.TB, key crypto.PrivKey, seq uint64, body *pb.WorkerOffe
 	t.Helper()
 	author, _ := peer.IDFromPrivateKey(key)
 	b, _ := proto.Marshal(body)
-	ann, _ := proto.Marshal(&pb.Announcement{Kind: pb.Kind_KIND_WORKER_OFFER, Announcer: []byte(author), Seq: seq,
+	ann, _ := proto.Marshal(&pb.Announcement{Network: testNetwork, Kind: pb.Kind_KIND_WORKER_OFFER, Announcer: []byte(author), Seq: seq,
 		IssuedAtMs: time.Now().UnixMilli(), ExpiresAtMs: time.Now().Add(time.Minute).UnixMilli(), Body: b})
 	sig, _ := key.Sign(append([]byte(announce.SigningDomain), ann...))
 	out, _ := proto.Marshal(&pb.SignedAnnouncement{Announcement: ann, Signature: sig})
@@ -157,7 +163,7 @@ func signedRaw(t testing.TB, key crypto.PrivKey, seq uint64, body *pb.WorkerOffe
 func misSigned(t testing.TB, author peer.ID) []byte {
 	t.Helper()
 	body, _ := proto.Marshal(offer())
-	ann, _ := proto.Marshal(&pb.Announcement{Kind: pb.Kind_KIND_WORKER_OFFER, Announcer: []byte(author), Seq: 1,
+	ann, _ := proto.Marshal(&pb.Announcement{Network: testNetwork, Kind: pb.Kind_KIND_WORKER_OFFER, Announcer: []byte(author), Seq: 1,
 		IssuedAtMs: time.Now().UnixMilli(), ExpiresAtMs: time.Now().Add(time.Minute).UnixMilli(), Body: body})
 	sig, _ := newKey(t).Sign(append([]byte(announce.SigningDomain), ann...))
 	out, _ := proto.Marshal(&pb.SignedAnnouncement{Announcement: ann, Signature: sig})
@@ -169,8 +175,8 @@ func TestMaliciousPeersAreRejectedTracedAndScoredDown(t *testing.T) {
 	defer mn.Close()
 	honestKey, goodKey := newKey(t), newKey(t)
 	hHonest, hGood := addHost(t, mn, honestKey), addHost(t, mn, goodKey)
-	m3Key := newKey(t)
-	hM1, hM2, hM3 := addHost(t, mn, newKey(t)), addHost(t, mn, newKey(t)), addHost(t, mn, m3Key)
+	m3Key, m4Key := newKey(t), newKey(t)
+	hM1, hM2, hM3, hM4 := addHost(t, mn, newKey(t)), addHost(t, mn, newKey(t)), addHost(t, mn, m3Key), addHost(t, mn, m4Key)
 	if err := mn.LinkAll(); err != nil {
 		t.Fatal(err)
 	}
@@ -178,18 +184,19 @@ func TestMaliciousPeersAreRejectedTracedAndScoredDown(t *testing.T) {
 	m1 := rawPubSub(t, hM1)
 	m2 := rawPubSub(t, hM2, pubsub.WithMessageSignaturePolicy(pubsub.StrictNoSign), pubsub.WithNoAuthor())
 	m3 := rawPubSub(t, hM3)
+	m4 := rawPubSub(t, hM4)
 
 	sub, _, err := honest.Tracer().Subscribe(Filter{Types: []string{EventReject}}, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer honest.Tracer().Unsubscribe(sub)
-	for _, h := range []host.Host{hGood, hM1, hM2, hM3} {
+	for _, h := range []host.Host{hGood, hM1, hM2, hM3, hM4} {
 		if _, err := mn.ConnectPeers(hHonest.ID(), h.ID()); err != nil {
 			t.Fatal(err)
 		}
 	}
-	for _, topic := range []*pubsub.Topic{m1, m2, m3} {
+	for _, topic := range []*pubsub.Topic{m1, m2, m3, m4} {
 		waitForPeer(t, topic, hHonest.ID())
 	}
 
@@ -206,6 +213,7 @@ func TestMaliciousPeersAreRejectedTracedAndScoredDown(t *testing.T) {
 		{hM3.ID(), m3, signedRaw(t, m3Key, 1, &pb.WorkerOffer{Roles: []string{"emperor"}, CpuCores: 1, Version: "x"}), announce.CodeInvalidBody + ": "},
 		{hM3.ID(), m3, make([]byte, announce.MaxSize+1), announce.CodeOversized + ": "},
 		{hM2.ID(), m2, signed(t, newKey(t), 1), pubsub.RejectMissingSignature},
+		{hM4.ID(), m4, signedFor(t, m4Key, "another-network", 1, time.Now(), time.Minute), announce.CodeWrongNetwork + ": "},
 	}
 	for _, a := range attacks {
 		if err := a.topic.Publish(ctx, a.data); err != nil {
@@ -241,7 +249,7 @@ func TestMaliciousPeersAreRejectedTracedAndScoredDown(t *testing.T) {
 			byPeer[p.Peer] = p
 		}
 		return byPeer[hM1.ID().String()].Score < 0 && byPeer[hM3.ID().String()].Score < 0 &&
-			byPeer[hM2.ID().String()].Score < 0 && byPeer[hGood.ID().String()].Score >= 0
+			byPeer[hM2.ID().String()].Score < 0 && byPeer[hM4.ID().String()].Score < 0 && byPeer[hGood.ID().String()].Score >= 0
 	})
 
 	// Nothing bad reached the catalog, and the node still takes good announcements.
@@ -305,6 +313,11 @@ func TestRelaysCarryNewsAndStaleRelaysAreIgnored(t *testing.T) {
 	if e := next(); e.Type != EventIgnore || !strings.HasPrefix(e.Reason, announce.CodeStale+": already have seq 10") {
 		t.Fatalf("an older relay: %+v", e)
 	}
+	// Out of its time window by this node's clock: ignored too, whoever passed it on.
+	relay.Publish(ctx, signedFor(t, authorKey, testNetwork, 11, time.Now().Add(-2*time.Hour), time.Hour))
+	if e := next(); e.Type != EventIgnore || !strings.HasPrefix(e.Reason, announce.CodeExpired+": ") {
+		t.Fatalf("an expired relay: %+v", e)
+	}
 	waitScores(t, honest, func(s Scores) bool {
 		return len(s.Peers) == 1 && s.Peers[0].Peer == hRelay.ID().String() && s.Peers[0].Score >= 0 &&
 			s.Peers[0].Topics[TopicName(testNetwork, pb.Kind_KIND_WORKER_OFFER)].FirstDeliveries > 0
@@ -321,6 +334,8 @@ func TestAntiEntropyFillsWhatGossipMissed(t *testing.T) {
 	mn.LinkAll()
 	a := startNetworkWith(t, hA, Config{SyncInterval: 100 * time.Millisecond})
 	b := startNetworkWith(t, hB, Config{SyncInterval: 100 * time.Millisecond})
+	// Only anti-entropy may carry it: no pull when the peers join each other's topic.
+	a.sync.noJoinPull, b.sync.noJoinPull = true, true
 	if _, err := mn.ConnectPeers(hA.ID(), hB.ID()); err != nil {
 		t.Fatal(err)
 	}
@@ -328,7 +343,7 @@ func TestAntiEntropyFillsWhatGossipMissed(t *testing.T) {
 
 	third := newKey(t)
 	thirdID, _ := peer.IDFromPrivateKey(third)
-	v, err := announce.Open(signed(t, third, 7), time.Now())
+	v, err := announce.Open(signed(t, third, 7), testNetwork, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -346,7 +361,7 @@ func TestAntiEntropyFillsWhatGossipMissed(t *testing.T) {
 		t.Fatalf("b's entry: %+v", e)
 	}
 	// A digest that already covers everything gets an empty answer.
-	if got := a.sync.missing(b.catalog.Digest(syncMaxHaves), nil); len(got) != 0 {
+	if got := a.sync.missing(b.catalog.Digest(), nil); len(got) != 0 {
 		t.Fatalf("a would still send %d announcements b has", len(got))
 	}
 	if got := a.sync.missing(nil, nil); len(got) != 1 {
@@ -371,7 +386,7 @@ func waitScores(t *testing.T, n *Network, ok func(Scores) bool) {
 }
 
 func TestTracerNeverBlocksThePubsubLoop(t *testing.T) {
-	tr := newTracer(nil, func([]byte, any) any { return nil }, func(string) string { return "" }, nil)
+	tr := newTracer(nil, quiet, func(any) any { return nil }, func(string) string { return "" }, nil)
 	msg := &pubsub.Message{ID: "x"}
 	// Nobody drains the queue: every callback must still return at once, dropping and counting past the bound.
 	for range traceQueue + 100 {
@@ -383,7 +398,7 @@ func TestTracerNeverBlocksThePubsubLoop(t *testing.T) {
 }
 
 func TestTraceBacklogThenLiveWithoutGapOrRepeat(t *testing.T) {
-	tr := newTracer(nil, func([]byte, any) any { return nil }, func(string) string { return "" }, nil)
+	tr := newTracer(nil, quiet, func(any) any { return nil }, func(string) string { return "" }, nil)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- tr.Run(ctx) }()
@@ -418,40 +433,96 @@ func TestTraceBacklogThenLiveWithoutGapOrRepeat(t *testing.T) {
 	if live[0].Seq != 6 || live[1].Seq != 7 {
 		t.Fatalf("live after backlog: %+v, want seqs 6 and 7", live)
 	}
-	if other, _, _ := tr.Subscribe(Filter{Types: []string{EventPrune}}, 10); len(other.C) != 0 {
-		t.Fatal("a filter on prune matched grafts")
+	if _, backlog, _ := tr.Subscribe(Filter{Types: []string{EventPrune}}, 10); len(backlog) != 0 {
+		t.Fatalf("a filter on prune matched grafts: %+v", backlog)
 	}
 }
 
 func TestSlowSubscriberMissesEventsAndIsTold(t *testing.T) {
 	var file strings.Builder
-	tr := newTracer(nil, func([]byte, any) any { return nil }, func(string) string { return "" }, &file)
+	tr := newTracer(nil, quiet, func(any) any { return nil }, func(string) string { return "" }, &file)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- tr.Run(ctx) }()
 
 	slow, _, _ := tr.Subscribe(Filter{}, 0)
 	fast, _, _ := tr.Subscribe(Filter{}, 0)
-	n := subscriberQueue + 10
-	go func() {
+	// Fill the slow subscriber's queue exactly, then send ten more; the fast one reads everything.
+	prune := func(n int) {
 		for range n {
 			tr.Prune("p", "t")
 		}
-	}()
-	for i := range n {
-		select {
-		case <-fast.C:
-		case <-time.After(10 * time.Second):
-			t.Fatalf("fast subscriber got %d of %d", i, n)
+		for i := range n {
+			select {
+			case <-fast.C:
+			case <-time.After(10 * time.Second):
+				t.Fatalf("fast subscriber got %d of %d", i, n)
+			}
 		}
 	}
+	prune(subscriberQueue)
+	prune(10)
 	if slow.Dropped() != 10 || len(slow.C) != subscriberQueue {
 		t.Fatalf("slow subscriber: %d dropped, %d queued", slow.Dropped(), len(slow.C))
 	}
 	cancel()
 	<-done
 	// Run flushed the trace file on its way out: one JSON line per event.
-	if lines := strings.Count(file.String(), "\n"); lines != n {
-		t.Fatalf("trace file has %d lines, want %d", lines, n)
+	if lines := strings.Count(file.String(), "\n"); lines != subscriberQueue+10 {
+		t.Fatalf("trace file has %d lines, want %d", lines, subscriberQueue+10)
+	}
+}
+
+// The catalog protocol serves one peer a few requests in a row, then no more until its allowance refills.
+func TestCatalogServingIsBoundedPerPeer(t *testing.T) {
+	mn := mocknet.New()
+	defer mn.Close()
+	hA, hAsker := addHost(t, mn, newKey(t)), addHost(t, mn, newKey(t))
+	mn.LinkAll()
+	a := startNetwork(t, hA)
+	a.sync.noJoinPull = true
+	if _, err := mn.ConnectPeers(hAsker.ID(), hA.ID()); err != nil {
+		t.Fatal(err)
+	}
+	ask := func() (*pb.CatalogResponse, error) {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		st, err := hAsker.NewStream(ctx, hA.ID(), CatalogProtocol)
+		if err != nil {
+			return nil, err
+		}
+		defer st.Close()
+		if err := pbio.NewDelimitedWriter(st).WriteMsg(&pb.CatalogRequest{}); err != nil {
+			return nil, err
+		}
+		var resp pb.CatalogResponse
+		return &resp, pbio.NewDelimitedReader(st, syncMaxBytes+syncReadSlack).ReadMsg(&resp)
+	}
+	for i := range syncServeBurst {
+		if _, err := ask(); err != nil {
+			t.Fatalf("request %d of the allowed burst: %v", i+1, err)
+		}
+	}
+	if _, err := ask(); err == nil {
+		t.Fatal("a request past the allowance was answered")
+	}
+	// Too many announcements in a digest is refused outright.
+	a.sync.mu.Lock()
+	delete(a.sync.peers, hAsker.ID())
+	a.sync.mu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	st, err := hAsker.NewStream(ctx, hA.ID(), CatalogProtocol)
+	if err != nil {
+		t.Fatal(err)
+	}
+	haves := make([]*pb.CatalogHave, syncMaxHaves+1)
+	for i := range haves {
+		haves[i] = &pb.CatalogHave{Subject: "x"}
+	}
+	pbio.NewDelimitedWriter(st).WriteMsg(&pb.CatalogRequest{Have: haves})
+	var resp pb.CatalogResponse
+	if err := pbio.NewDelimitedReader(st, syncMaxBytes).ReadMsg(&resp); err == nil {
+		t.Fatal("a request over the digest limit was answered")
 	}
 }

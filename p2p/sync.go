@@ -1,6 +1,7 @@
 package p2p
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"math/rand/v2"
@@ -16,6 +17,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/shouldersnet/shoulders/p2p/announce"
+	"github.com/shouldersnet/shoulders/p2p/catalog"
 	pb "github.com/shouldersnet/shoulders/proto"
 )
 
@@ -24,52 +26,89 @@ import (
 // Each request carries a digest of the requester's catalog, so the answer holds only what it lacks.
 const CatalogProtocol = protocol.ID("/shoulders/catalog/1")
 
-// Catalog sync limits.
-const (
-	syncMaxEntries  = 4096    // announcements in one response
-	syncMaxBytes    = 4 << 20 // bytes of one response
-	syncMaxHaves    = 8192    // digest entries in one request
-	syncMaxRequest  = 1 << 20
-	syncTimeout     = 10 * time.Second
-	syncWorkers     = 4   // pulls in flight
-	syncQueue       = 256 // peers waiting to be pulled from
-	syncMaxServing  = 8   // responses being written at once
-	syncReadSlack   = 64 << 10
-	syncRequestKind = 16 // kinds one request may name
-)
-
 // DefaultSyncInterval is how often a node runs anti-entropy with one random peer.
 const DefaultSyncInterval = 30 * time.Second
 
-// catalogSync pulls a peer's catalog each time it joins our topics and, every interval, from one random
-// topic peer; it serves ours to anyone who asks.
-type catalogSync struct {
-	n        *Network
-	interval time.Duration // 0: no periodic anti-entropy
-	queue    chan peer.ID
-	serving  chan struct{} // semaphore
+// Catalog sync limits: what one peer can make this node do or hold.
+const (
+	syncMaxEntries  = 4096    // announcements in one response
+	syncMaxBytes    = 4 << 20 // bytes of one response
+	syncMaxHaves    = 32768   // digest entries in one request
+	syncMaxRequest  = 4 << 20 // bytes of one request
+	syncRequestKind = 16      // kinds one request may name
+	syncReadSlack   = 64 << 10
+	syncTimeout     = 10 * time.Second
+	syncWorkers     = 4                // pulls in flight
+	syncQueue       = 256              // peers waiting to be pulled from
+	syncMaxServing  = 8                // responses being written at once, to everyone
+	syncServeEvery  = 5 * time.Second  // requests served to one peer: one more allowed per interval,
+	syncServeBurst  = 3                // up to this many in a row
+	syncPullEvery   = 30 * time.Second // join-triggered pulls of one peer: one more allowed per interval,
+	syncPullBurst   = 3                // up to this many in a row (a join, then reconnections)
+	syncMaxRefused  = 16               // refused announcements before the rest of a response is dropped
+	syncMaxRelays   = 256              // news relayed from one pull; anti-entropy carries the rest
+	syncForget      = 10 * time.Minute // per-peer state kept this long after its last use
+)
 
-	mu     sync.Mutex
-	pulled map[peer.ID]bool // peers pulled from since they joined a topic of ours
+// catalogSync pulls a peer's catalog each time it joins our topics and, every interval, from one random
+// topic peer; it serves ours to anyone who asks, one request at a time per peer, a few in a row and then one
+// per syncServeEvery.
+type catalogSync struct {
+	n          *Network
+	interval   time.Duration // 0: no periodic anti-entropy
+	noJoinPull bool          // tests: pull on anti-entropy only
+	queue      chan peer.ID
+	serving    chan struct{} // semaphore over all peers
+
+	mu    sync.Mutex
+	peers map[peer.ID]*syncPeer
+}
+
+type syncPeer struct {
+	lastPulled time.Time // we pulled from it
+	pulls      float64   // join-triggered pulls allowed now (a token bucket: syncPullBurst, one per syncPullEvery)
+	lastServed time.Time // it asked us
+	serves     float64   // requests it may make now (a token bucket: syncServeBurst, one per syncServeEvery)
+	serving    bool
 }
 
 func newCatalogSync(n *Network, interval time.Duration) *catalogSync {
-	s := &catalogSync{
+	return &catalogSync{
 		n:        n,
 		interval: interval,
 		queue:    make(chan peer.ID, syncQueue),
 		serving:  make(chan struct{}, syncMaxServing),
-		pulled:   make(map[peer.ID]bool),
+		peers:    make(map[peer.ID]*syncPeer),
 	}
-	n.host.SetStreamHandler(CatalogProtocol, s.serve)
-	return s
 }
 
-// run pulls from every peer that joins one of our topics, and runs the pulling workers, until ctx is done.
-// A topic join (not a bare connection) is the trigger because from then on gossip between the two works, so
-// the news a pull brings can be relayed to that peer too.
+func (s *catalogSync) peerLocked(p peer.ID) *syncPeer {
+	sp := s.peers[p]
+	if sp == nil {
+		sp = &syncPeer{pulls: syncPullBurst, serves: syncServeBurst}
+		s.peers[p] = sp
+	}
+	return sp
+}
+
+// run serves the protocol, pulls from every peer that joins one of our topics, and runs anti-entropy, until
+// ctx is done. A topic join (not a bare connection) is the trigger because from then on gossip between the
+// two works, so the news a pull brings can be relayed to that peer too.
 func (s *catalogSync) run(ctx context.Context) error {
+	handlers := make([]*pubsub.TopicEventHandler, 0, len(s.n.topics))
+	for _, t := range s.n.topics {
+		ev, err := t.EventHandler()
+		if err != nil {
+			for _, h := range handlers {
+				h.Cancel()
+			}
+			return fmt.Errorf("p2p: catalog sync: %w", err)
+		}
+		handlers = append(handlers, ev)
+	}
+	s.n.host.SetStreamHandler(CatalogProtocol, s.serve)
 	defer s.n.host.RemoveStreamHandler(CatalogProtocol)
+
 	g, ctx := errgroup.WithContext(ctx)
 	for range syncWorkers {
 		g.Go(func() error {
@@ -83,11 +122,7 @@ func (s *catalogSync) run(ctx context.Context) error {
 			}
 		})
 	}
-	for _, t := range s.n.topics {
-		ev, err := t.EventHandler()
-		if err != nil {
-			return fmt.Errorf("p2p: catalog sync: %w", err)
-		}
+	for _, ev := range handlers {
 		g.Go(func() error {
 			defer ev.Cancel()
 			for {
@@ -95,13 +130,8 @@ func (s *catalogSync) run(ctx context.Context) error {
 				if err != nil {
 					return nil // ctx is done
 				}
-				switch e.Type {
-				case pubsub.PeerJoin:
-					s.enqueue(e.Peer, false)
-				case pubsub.PeerLeave:
-					s.mu.Lock()
-					delete(s.pulled, e.Peer)
-					s.mu.Unlock()
+				if e.Type == pubsub.PeerJoin && !s.noJoinPull {
+					s.enqueue(e.Peer, true)
 				}
 			}
 		})
@@ -132,28 +162,50 @@ func (s *catalogSync) antiEntropy(ctx context.Context) error {
 			}
 		}
 		if len(peers) > 0 {
-			s.enqueue(peers[rand.IntN(len(peers))], true)
+			s.enqueue(peers[rand.IntN(len(peers))], false)
+		}
+		s.forget(time.Now())
+	}
+}
+
+// forget drops per-peer state unused for syncForget, so the map stays as small as the set of recent peers.
+func (s *catalogSync) forget(now time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for p, sp := range s.peers {
+		if !sp.serving && now.Sub(sp.lastPulled) > syncForget && now.Sub(sp.lastServed) > syncForget {
+			delete(s.peers, p)
 		}
 	}
 }
 
-// enqueue queues a pull from p: always when force is set, else only if p was not pulled from since it joined.
-func (s *catalogSync) enqueue(p peer.ID, force bool) {
+// enqueue queues a pull from p. A pull the peer triggered (by joining a topic) spends one of its allowance,
+// so a peer that subscribes and unsubscribes over and over cannot make this node pull from it at will; a
+// pull this node chose (anti-entropy) does not.
+func (s *catalogSync) enqueue(p peer.ID, joined bool) {
+	now := time.Now()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.pulled[p] && !force {
-		return
+	sp := s.peerLocked(p)
+	if joined {
+		sp.pulls = min(syncPullBurst, sp.pulls+float64(now.Sub(sp.lastPulled))/float64(syncPullEvery))
+		if sp.pulls < 1 {
+			return
+		}
 	}
 	select {
 	case s.queue <- p:
-		s.pulled[p] = true
+		if joined {
+			sp.pulls--
+		}
+		sp.lastPulled = now
 	default:
 		// A join storm: skip this peer. Anti-entropy and periodic announcements fill the gap later.
 		s.n.log.Debug("catalog sync: queue full, skipping peer", "peer", p)
 	}
 }
 
-// pull asks p for its catalog and takes every announcement that verifies.
+// pull asks p for what it holds and we lack, takes every announcement that verifies, and relays the news.
 func (s *catalogSync) pull(ctx context.Context, p peer.ID) {
 	ctx, cancel := context.WithTimeout(ctx, syncTimeout)
 	defer cancel()
@@ -165,7 +217,11 @@ func (s *catalogSync) pull(ctx context.Context, p peer.ID) {
 	defer st.Close()
 	deadline, _ := ctx.Deadline()
 	st.SetDeadline(deadline)
-	if err := pbio.NewDelimitedWriter(st).WriteMsg(&pb.CatalogRequest{Have: s.n.catalog.Digest(syncMaxHaves)}); err != nil {
+	have := s.n.catalog.Digest()
+	if len(have) > syncMaxHaves {
+		have = have[:syncMaxHaves]
+	}
+	if err := pbio.NewDelimitedWriter(st).WriteMsg(&pb.CatalogRequest{Have: have}); err != nil {
 		st.Reset()
 		return
 	}
@@ -177,40 +233,94 @@ func (s *catalogSync) pull(ctx context.Context, p peer.ID) {
 		return
 	}
 	if len(resp.Announcements) > syncMaxEntries {
-		s.n.log.Info("catalog sync: peer sent too many announcements", "peer", p, "count", len(resp.Announcements))
+		s.n.log.Info("catalog sync: peer sent more announcements than allowed; dropping them all", "peer", p, "count", len(resp.Announcements))
 		return
 	}
 	now := time.Now()
-	taken, refused := 0, 0
+	taken, relayed, refused := 0, 0, 0
+	var firstRefusal error
 	for _, raw := range resp.Announcements {
-		v, err := announce.Open(raw, now)
+		v, err := announce.Open(raw, s.n.cfg.Network, now)
 		if err != nil {
-			if announce.CodeOf(err) != announce.CodeExpired {
-				refused++
-				s.n.log.Info("catalog sync: refused an announcement", "peer", p, "reason", err)
+			if announce.Ignorable(err) {
+				continue
+			}
+			if refused++; refused == 1 {
+				firstRefusal = err
+			}
+			if refused > syncMaxRefused {
+				break
 			}
 			continue
 		}
 		if ok, _ := s.n.catalog.Put(v, p); ok {
 			taken++
-			if err := s.n.relay(ctx, v); err != nil && ctx.Err() == nil {
-				s.n.log.Debug("catalog sync: relaying news", "announcer", v.Announcer, "err", err)
+			if relayed < syncMaxRelays {
+				if err := s.n.relay(ctx, v); err == nil {
+					relayed++
+				} else if ctx.Err() == nil {
+					s.n.log.Debug("catalog sync: relaying news", "announcer", v.Announcer, "err", err)
+				}
 			}
 		}
 	}
-	s.n.log.Debug("catalog sync: pulled", "peer", p, "received", len(resp.Announcements), "new", taken, "refused", refused)
+	if refused > 0 {
+		s.n.log.Info("catalog sync: refused announcements from a peer", "peer", p, "refused", refused, "first", firstRefusal)
+	}
+	s.n.log.Debug("catalog sync: pulled", "peer", p, "received", len(resp.Announcements), "new", taken, "relayed", relayed)
+}
+
+// serve answers one catalog request, if the asker is within its allowance.
+func (s *catalogSync) serve(st network.Stream) {
+	p := st.Conn().RemotePeer()
+	now := time.Now()
+	s.mu.Lock()
+	sp := s.peerLocked(p)
+	sp.serves = min(syncServeBurst, sp.serves+float64(now.Sub(sp.lastServed))/float64(syncServeEvery))
+	if sp.serving || sp.serves < 1 {
+		s.mu.Unlock()
+		st.Reset()
+		return
+	}
+	sp.serves--
+	sp.serving, sp.lastServed = true, now
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		sp.serving = false
+		s.mu.Unlock()
+	}()
+	select {
+	case s.serving <- struct{}{}:
+		defer func() { <-s.serving }()
+	default:
+		st.Reset()
+		return
+	}
+	st.SetDeadline(now.Add(syncTimeout))
+	var req pb.CatalogRequest
+	if err := pbio.NewDelimitedReader(st, syncMaxRequest).ReadMsg(&req); err != nil ||
+		len(req.Kinds) > syncRequestKind || len(req.Have) > syncMaxHaves {
+		st.Reset()
+		return
+	}
+	if err := pbio.NewDelimitedWriter(st).WriteMsg(&pb.CatalogResponse{Announcements: s.missing(req.Have, req.Kinds)}); err != nil {
+		st.Reset()
+		return
+	}
+	st.Close()
 }
 
 // missing returns the announcements this node holds, of kinds (every kind when empty), that a peer with the
-// digest have lacks, up to the response limits.
+// digest have lacks or holds an older version of, up to the response limits.
 func (s *catalogSync) missing(have []*pb.CatalogHave, kinds []pb.Kind) [][]byte {
 	type key struct {
 		kind    pb.Kind
 		subject string
 	}
-	seqs := make(map[key]uint64, len(have))
+	held := make(map[key]*pb.CatalogHave, len(have))
 	for _, h := range have {
-		seqs[key{h.Kind, h.Subject}] = h.Seq
+		held[key{h.Kind, h.Subject}] = h
 	}
 	var out [][]byte
 	size := 0
@@ -218,7 +328,7 @@ func (s *catalogSync) missing(have []*pb.CatalogHave, kinds []pb.Kind) [][]byte 
 		if len(kinds) > 0 && !slices.Contains(kinds, e.Kind) {
 			continue
 		}
-		if seq, ok := seqs[key{e.Kind, e.Subject}]; ok && seq >= e.Seq {
+		if h, ok := held[key{e.Kind, e.Subject}]; ok && !newerThan(e.Announcement, h) {
 			continue
 		}
 		size += len(e.Announcement.Raw) + 8
@@ -230,26 +340,11 @@ func (s *catalogSync) missing(have []*pb.CatalogHave, kinds []pb.Kind) [][]byte 
 	return out
 }
 
-// serve answers one catalog request.
-func (s *catalogSync) serve(st network.Stream) {
-	select {
-	case s.serving <- struct{}{}:
-		defer func() { <-s.serving }()
-	default:
-		st.Reset()
-		return
+// newerThan reports whether v supersedes the announcement a digest entry describes (see
+// announce.Verified.Supersedes; the digest carries a prefix of the ID).
+func newerThan(v *announce.Verified, h *pb.CatalogHave) bool {
+	if v.Seq != h.Seq {
+		return v.Seq > h.Seq
 	}
-	st.SetDeadline(time.Now().Add(syncTimeout))
-	var req pb.CatalogRequest
-	if err := pbio.NewDelimitedReader(st, syncMaxRequest).ReadMsg(&req); err != nil ||
-		len(req.Kinds) > syncRequestKind || len(req.Have) > syncMaxHaves {
-		st.Reset()
-		return
-	}
-	resp := pb.CatalogResponse{Announcements: s.missing(req.Have, req.Kinds)}
-	if err := pbio.NewDelimitedWriter(st).WriteMsg(&resp); err != nil {
-		st.Reset()
-		return
-	}
-	st.Close()
+	return bytes.Compare(v.ID[:catalog.DigestIDLen], h.Id) < 0
 }

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"log/slog"
 	"slices"
 	"strings"
 	"sync"
@@ -17,6 +18,8 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/protocol"
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/shouldersnet/shoulders/p2p/announce"
 )
 
 // Trace event types. Message events (publish, deliver, duplicate, reject, ignore, undeliverable) carry the
@@ -74,15 +77,15 @@ func (f Filter) match(e *Event) bool {
 		return true
 	}
 	for _, t := range f.Topics {
-		if t == e.Topic || (e.Topic != "" && t == topicShortName(e.Topic)) {
+		if t == e.Topic || (e.Topic != "" && t == TopicShortName(e.Topic)) {
 			return true
 		}
 	}
 	return false
 }
 
-// topicShortName returns "workers" for "/shoulders/<network>/workers/1".
-func topicShortName(topic string) string {
+// TopicShortName returns "workers" for "/shoulders/<network>/workers/1", and any other name as it is.
+func TopicShortName(topic string) string {
 	parts := strings.Split(topic, "/")
 	if len(parts) == 5 && parts[1] == "shoulders" {
 		return parts[3]
@@ -124,7 +127,9 @@ const (
 	maxTraceSubscriber = 64
 )
 
-// rawEvent is what the pubsub callbacks hand over: the least work possible on pubsub's goroutines.
+// rawEvent is what the pubsub callbacks hand over: the least work possible on pubsub's goroutines. It holds
+// no message bytes, only their size and what validation decoded, so the queue's memory is bounded by its
+// length whatever peers send.
 type rawEvent struct {
 	typ    string
 	at     time.Time
@@ -133,7 +138,7 @@ type rawEvent struct {
 	peer   peer.ID
 	author peer.ID
 	reason string
-	data   []byte
+	size   int
 	vdata  any
 }
 
@@ -149,9 +154,10 @@ type Tracer struct {
 	msgSends   atomic.Uint64
 	deliveries atomic.Uint64
 
-	decode func(data []byte, vdata any) any
+	decode func(vdata any) any
 	label  func(topic string) string
 	file   io.Writer
+	log    *slog.Logger
 
 	meshMu sync.Mutex
 	mesh   map[string]map[peer.ID]struct{}
@@ -178,14 +184,16 @@ type traceMetrics struct {
 
 var _ pubsub.RawTracer = (*Tracer)(nil)
 
-// newTracer makes a tracer. decode turns a message's data into its JSON view for message records; label
-// maps a topic to a bounded metric label. file, when not nil, receives every event as a JSON line.
-func newTracer(reg prometheus.Registerer, decode func([]byte, any) any, label func(string) string, file io.Writer) *Tracer {
+// newTracer makes a tracer. decode turns what validation left in a message's ValidatorData into the body of
+// its record; label maps a topic to a bounded metric label. file, when not nil, receives every event as a
+// JSON line.
+func newTracer(reg prometheus.Registerer, log *slog.Logger, decode func(any) any, label func(string) string, file io.Writer) *Tracer {
 	t := &Tracer{
 		in:     make(chan rawEvent, traceQueue),
 		decode: decode,
 		label:  label,
 		file:   file,
+		log:    log,
 		mesh:   make(map[string]map[peer.ID]struct{}),
 	}
 	t.mu.messages = make(map[string]*MessageRecord)
@@ -305,41 +313,57 @@ func (t *Tracer) UndeliverableMessage(m *pubsub.Message) {
 
 func msgEvent(typ string, m *pubsub.Message, reason string) rawEvent {
 	return rawEvent{typ: typ, topic: m.GetTopic(), id: m.ID, peer: m.ReceivedFrom, author: m.GetFrom(),
-		reason: reason, data: m.GetData(), vdata: m.ValidatorData}
+		reason: reason, size: len(m.GetData()), vdata: m.ValidatorData}
 }
 
-// published records a message this node published; Network.Publish calls it.
-func (t *Tracer) published(topic, id string, self peer.ID, data []byte, vdata any) {
-	t.push(rawEvent{typ: EventPublish, topic: topic, id: id, peer: self, author: self, data: data, vdata: vdata})
+// published records a message this node published (its own announcement, or a relay, which reason says);
+// Network.Publish and relay call it.
+func (t *Tracer) published(topic, id string, self peer.ID, v *announce.Verified, reason string) {
+	t.push(rawEvent{typ: EventPublish, topic: topic, id: id, peer: self, author: self, reason: reason, size: len(v.Raw), vdata: v})
 }
 
 // --- the tracer goroutine ---
 
-// Run drains the event queue until ctx is done. It is the only goroutine that writes the file.
+// Run drains the event queue until ctx is done, then what is left in it. It is the only goroutine that
+// writes the file.
 func (t *Tracer) Run(ctx context.Context) error {
 	var w *bufio.Writer
 	if t.file != nil {
 		w = bufio.NewWriterSize(t.file, 64<<10)
-		defer w.Flush()
 	}
+	flush := func() {
+		if w == nil {
+			return
+		}
+		if err := w.Flush(); err != nil {
+			t.log.Error("trace file: writing failed; the trace goes on without it", "err", err)
+			w = nil
+		}
+	}
+	defer flush()
 	for {
 		select {
 		case <-ctx.Done():
-			return nil
+			for {
+				select {
+				case raw := <-t.in:
+					t.handle(raw, w)
+				default:
+					return nil
+				}
+			}
 		case raw := <-t.in:
 			t.handle(raw, w)
 			// Flush the file once the queue is empty, not per event.
-			if w != nil && len(t.in) == 0 {
-				if err := w.Flush(); err != nil {
-					w = nil // the file failed (disk full?): keep tracing to the API
-				}
+			if len(t.in) == 0 {
+				flush()
 			}
 		}
 	}
 }
 
 func (t *Tracer) handle(raw rawEvent, w *bufio.Writer) {
-	e := Event{Time: raw.at, Type: raw.typ, Topic: raw.topic, Reason: raw.reason, Size: len(raw.data)}
+	e := Event{Time: raw.at, Type: raw.typ, Topic: raw.topic, Reason: raw.reason, Size: raw.size}
 	if raw.id != "" {
 		e.MsgID = hex.EncodeToString([]byte(raw.id))
 	}
@@ -360,7 +384,7 @@ func (t *Tracer) handle(raw rawEvent, w *bufio.Writer) {
 
 	var body any
 	if e.MsgID != "" && t.needsBody(e.MsgID) {
-		body = t.decode(raw.data, raw.vdata)
+		body = t.decode(raw.vdata)
 	}
 
 	t.mu.Lock()
@@ -501,14 +525,10 @@ func (t *Tracer) recentLocked(f Filter, n int) []Event {
 	if n <= 0 {
 		return out
 	}
-	// Walk newest to oldest, then reverse.
+	// Walk newest to oldest, then reverse. Until the ring is full, next stays 0 and the newest is last.
 	size := len(t.mu.ring)
 	for i := 0; i < size && len(out) < n; i++ {
-		idx := (t.mu.next - 1 - i + size) % size
-		if len(t.mu.ring) < traceRing {
-			idx = size - 1 - i
-		}
-		if e := t.mu.ring[idx]; f.match(&e) {
+		if e := t.mu.ring[(t.mu.next-1-i+2*size)%size]; f.match(&e) {
 			out = append(out, e)
 		}
 	}

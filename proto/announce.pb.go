@@ -133,7 +133,10 @@ func (x *SignedAnnouncement) GetSignature() []byte {
 // Announcement is the envelope every announcement kind shares.
 type Announcement struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	Kind  Kind                   `protobuf:"varint,1,opt,name=kind,proto3,enum=shoulders.v1.Kind" json:"kind,omitempty"`
+	// The network it was made for: an announcement is valid in that network only, so it cannot be replayed
+	// into another.
+	Network string `protobuf:"bytes,7,opt,name=network,proto3" json:"network,omitempty"`
+	Kind    Kind   `protobuf:"varint,1,opt,name=kind,proto3,enum=shoulders.v1.Kind" json:"kind,omitempty"`
 	// The author's libp2p peer ID in binary form. It embeds the Ed25519 public key that checks the signature.
 	Announcer []byte `protobuf:"bytes,2,opt,name=announcer,proto3" json:"announcer,omitempty"`
 	// Orders one announcer's announcements of one subject: a higher seq replaces a lower one.
@@ -175,6 +178,13 @@ func (x *Announcement) ProtoReflect() protoreflect.Message {
 // Deprecated: Use Announcement.ProtoReflect.Descriptor instead.
 func (*Announcement) Descriptor() ([]byte, []int) {
 	return file_announce_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *Announcement) GetNetwork() string {
+	if x != nil {
+		return x.Network
+	}
+	return ""
 }
 
 func (x *Announcement) GetKind() Kind {
@@ -452,10 +462,13 @@ func (x *CatalogRequest) GetHave() []*CatalogHave {
 
 // CatalogHave is one entry of a requester's catalog digest.
 type CatalogHave struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Kind          Kind                   `protobuf:"varint,1,opt,name=kind,proto3,enum=shoulders.v1.Kind" json:"kind,omitempty"`
-	Subject       string                 `protobuf:"bytes,2,opt,name=subject,proto3" json:"subject,omitempty"`
-	Seq           uint64                 `protobuf:"varint,3,opt,name=seq,proto3" json:"seq,omitempty"`
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Kind    Kind                   `protobuf:"varint,1,opt,name=kind,proto3,enum=shoulders.v1.Kind" json:"kind,omitempty"`
+	Subject string                 `protobuf:"bytes,2,opt,name=subject,proto3" json:"subject,omitempty"`
+	Seq     uint64                 `protobuf:"varint,3,opt,name=seq,proto3" json:"seq,omitempty"`
+	// The first 8 bytes of the held announcement's message ID (SHA-256 of its signed bytes): two announcements
+	// with the same seq are ordered by it, so every node keeps the same one.
+	Id            []byte `protobuf:"bytes,4,opt,name=id,proto3" json:"id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -511,6 +524,13 @@ func (x *CatalogHave) GetSeq() uint64 {
 	return 0
 }
 
+func (x *CatalogHave) GetId() []byte {
+	if x != nil {
+		return x.Id
+	}
+	return nil
+}
+
 // CatalogResponse carries up to the protocol's limit of announcements, each a serialized SignedAnnouncement
 // exactly as its author produced it; the receiver verifies each exactly as if it had arrived by gossip.
 type CatalogResponse struct {
@@ -564,8 +584,9 @@ const file_announce_proto_rawDesc = "" +
 	"\x0eannounce.proto\x12\fshoulders.v1\"V\n" +
 	"\x12SignedAnnouncement\x12\"\n" +
 	"\fannouncement\x18\x01 \x01(\fR\fannouncement\x12\x1c\n" +
-	"\tsignature\x18\x02 \x01(\fR\tsignature\"\xc0\x01\n" +
-	"\fAnnouncement\x12&\n" +
+	"\tsignature\x18\x02 \x01(\fR\tsignature\"\xda\x01\n" +
+	"\fAnnouncement\x12\x18\n" +
+	"\anetwork\x18\a \x01(\tR\anetwork\x12&\n" +
 	"\x04kind\x18\x01 \x01(\x0e2\x12.shoulders.v1.KindR\x04kind\x12\x1c\n" +
 	"\tannouncer\x18\x02 \x01(\fR\tannouncer\x12\x10\n" +
 	"\x03seq\x18\x03 \x01(\x04R\x03seq\x12 \n" +
@@ -590,11 +611,12 @@ const file_announce_proto_rawDesc = "" +
 	"\x0edriver_version\x18\x05 \x01(\tR\rdriverVersion\"i\n" +
 	"\x0eCatalogRequest\x12(\n" +
 	"\x05kinds\x18\x01 \x03(\x0e2\x12.shoulders.v1.KindR\x05kinds\x12-\n" +
-	"\x04have\x18\x02 \x03(\v2\x19.shoulders.v1.CatalogHaveR\x04have\"a\n" +
+	"\x04have\x18\x02 \x03(\v2\x19.shoulders.v1.CatalogHaveR\x04have\"q\n" +
 	"\vCatalogHave\x12&\n" +
 	"\x04kind\x18\x01 \x01(\x0e2\x12.shoulders.v1.KindR\x04kind\x12\x18\n" +
 	"\asubject\x18\x02 \x01(\tR\asubject\x12\x10\n" +
-	"\x03seq\x18\x03 \x01(\x04R\x03seq\"7\n" +
+	"\x03seq\x18\x03 \x01(\x04R\x03seq\x12\x0e\n" +
+	"\x02id\x18\x04 \x01(\fR\x02id\"7\n" +
 	"\x0fCatalogResponse\x12$\n" +
 	"\rannouncements\x18\x01 \x03(\fR\rannouncements*3\n" +
 	"\x04Kind\x12\x14\n" +

@@ -203,7 +203,7 @@ func newDebugTraceCmd() *cobra.Command {
 		Short: "Show the gossip trace: recent events, or follow them live",
 		Long: `Show what gossip did on this node: publish, deliver, duplicate, reject (with the reason), ignore, graft,
 prune, join, leave, add_peer, remove_peer, throttle, drop_rpc, undeliverable. Without --follow it prints the
-most recent events and exits; with --follow it keeps printing until interrupted.`,
+--backlog most recent events and exits; with --follow it prints them, then every new event until interrupted.`,
 		Example: `  shoulders debug trace --follow
   shoulders debug trace --follow --type deliver,reject --topic workers
   shoulders debug trace --json --backlog 1000 > trace.jsonl`,
@@ -211,7 +211,7 @@ most recent events and exits; with --follow it keeps printing until interrupted.
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			q := node.TraceQuery{Follow: follow, Backlog: backlog, Filter: p2p.Filter{Topics: topics, Types: types}}
 			// Check the filter here too, so a typo fails before any connection is made.
-			if _, err := node.ParseTraceQuery(map[string][]string{"type": {strings.Join(types, ",")}}); err != nil {
+			if _, err := node.ParseTraceQuery(map[string][]string{"type": {strings.Join(types, ",")}}, nil); err != nil {
 				return fmt.Errorf("--%v", err)
 			}
 			c, err := f.client()
@@ -249,7 +249,7 @@ func formatEvent(e p2p.Event) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s %-11s", e.Time.Local().Format("15:04:05.000"), e.Type)
 	if e.Topic != "" {
-		fmt.Fprintf(&b, " %s", topicLabel(e.Topic))
+		fmt.Fprintf(&b, " %s", p2p.TopicShortName(e.Topic))
 	}
 	if e.MsgID != "" {
 		fmt.Fprintf(&b, " msg=%s", e.MsgID[:min(12, len(e.MsgID))])
@@ -267,14 +267,6 @@ func formatEvent(e p2p.Event) string {
 		fmt.Fprintf(&b, " reason=%q", e.Reason)
 	}
 	return b.String()
-}
-
-func topicLabel(topic string) string {
-	parts := strings.Split(topic, "/")
-	if len(parts) == 5 && parts[1] == "shoulders" {
-		return parts[3]
-	}
-	return topic
 }
 
 func newDebugMessageCmd() *cobra.Command {

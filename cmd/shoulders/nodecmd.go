@@ -16,8 +16,9 @@ func newNodeCmd() *cobra.Command {
 		Use:   "node",
 		Short: "Run a node until interrupted",
 		Long: `Run the node whose home is --home: join the network (libp2p over TCP and QUIC, the private Kademlia DHT,
-gossipsub), announce this machine as a worker offer every 30 s, keep a catalog of what the network announces,
-and serve the HTTP API. SIGINT or SIGTERM stops it cleanly.`,
+gossipsub), announce this machine as a worker offer every announce_interval (30 s unless config.toml says
+otherwise), keep a catalog of what the network announces, and serve the HTTP API. SIGINT or SIGTERM stops it
+cleanly.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			var lvl slog.Level

@@ -11,15 +11,22 @@
 // Decisions where the design is silent:
 //   - The announcer must be an Ed25519 peer ID (the only key type Shoulders issues); other key types are
 //     refused, which also keeps verification cost bounded.
-//   - An announcement issued more than MaxClockSkew in the future is refused; one already expired is
-//     reported with CodeExpired so gossip can ignore it (a late message is not an attack) rather than
-//     penalise the peer that relayed it.
+//   - An announcement names the network it was made for and is valid there only, so nobody can replay a
+//     network's announcements into another.
+//   - An announcement issued more than MaxClockSkew in the future, or already expired, is reported with
+//     CodeFromFuture or CodeExpired (and returned all the same) so gossip can ignore it rather than penalise
+//     the peer that relayed it: whether it is too early or too late depends on each receiver's clock.
 //   - A lifetime over MaxTTL is refused, so nobody can pin an entry in every catalog for days.
+//   - Each kind has its own size limit under MaxSize (a worker offer needs far less than 64 KiB).
+//   - Two announcements of one subject with the same seq (an author who signed two bodies, say a home
+//     directory copied to two machines) are ordered by ID, the lower first, so every node keeps the same one.
 //   - Unknown protobuf fields are tolerated (newer software may add fields); unknown kinds are refused.
 package announce
 
 import (
+	"bytes"
 	"crypto/ed25519"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"time"
@@ -56,9 +63,13 @@ const (
 	CodeInvalidBody  = "invalid_body"
 	CodeBadTime      = "bad_time"
 	CodeExpired      = "expired"
+	CodeFromFuture   = "from_future"
+	CodeWrongNetwork = "wrong_network"
 	CodeWrongTopic   = "wrong_topic"
 	// CodeStale: a node already holds this announcement or a newer one of the same subject.
 	CodeStale = "stale"
+	// CodeCatalogFull: a node's catalog has no room for another subject of this kind.
+	CodeCatalogFull = "catalog_full"
 )
 
 // Error is why an announcement was refused: a Code from the list above and a Detail naming what was wrong.
@@ -82,9 +93,21 @@ func CodeOf(err error) string {
 	return ""
 }
 
+// Ignorable reports whether err says only that the announcement is out of its time window here (expired, or
+// not yet valid by this receiver's clock): something to drop quietly, not to punish anyone for.
+func Ignorable(err error) bool {
+	c := CodeOf(err)
+	return c == CodeExpired || c == CodeFromFuture
+}
+
+// ID is an announcement's identity: the SHA-256 of its signed bytes. (Gossip uses it as the message ID.)
+func ID(raw []byte) [32]byte { return sha256.Sum256(raw) }
+
 // Verified is an announcement whose signature checked out and whose body decoded and passed its kind's
 // checks. It is read-only once returned.
 type Verified struct {
+	ID        [32]byte
+	Network   string
 	Kind      pb.Kind
 	Announcer peer.ID
 	Seq       uint64
@@ -103,9 +126,18 @@ type Verified struct {
 // Expired reports whether the announcement has expired at now.
 func (v *Verified) Expired(now time.Time) bool { return !now.Before(v.ExpiresAt) }
 
-// Sign builds a SignedAnnouncement of kind with body, authored by key. The caller picks seq so that it grows
-// with every announcement of the same subject (a clock in milliseconds that never repeats does).
-func Sign(key crypto.PrivKey, kind pb.Kind, seq uint64, issuedAt time.Time, ttl time.Duration, body proto.Message) ([]byte, error) {
+// Supersedes reports whether v should replace old, an announcement of the same subject: a higher seq wins,
+// and of two with the same seq, the lower ID.
+func (v *Verified) Supersedes(old *Verified) bool {
+	if v.Seq != old.Seq {
+		return v.Seq > old.Seq
+	}
+	return bytes.Compare(v.ID[:], old.ID[:]) < 0
+}
+
+// Sign builds a SignedAnnouncement of kind with body for network, authored by key. The caller picks seq so
+// that it grows with every announcement of the same subject (a clock in milliseconds that never repeats does).
+func Sign(key crypto.PrivKey, network string, kind pb.Kind, seq uint64, issuedAt time.Time, ttl time.Duration, body proto.Message) ([]byte, error) {
 	spec, ok := kinds[kind]
 	if !ok {
 		return nil, refuse(CodeUnknownKind, "kind %v is not one this software knows", kind)
@@ -125,6 +157,7 @@ func Sign(key crypto.PrivKey, kind pb.Kind, seq uint64, issuedAt time.Time, ttl 
 		return nil, fmt.Errorf("announce: marshal body: %w", err)
 	}
 	ann, err := proto.MarshalOptions{Deterministic: true}.Marshal(&pb.Announcement{
+		Network:     network,
 		Kind:        kind,
 		Announcer:   []byte(author),
 		Seq:         seq,
@@ -143,8 +176,8 @@ func Sign(key crypto.PrivKey, kind pb.Kind, seq uint64, issuedAt time.Time, ttl 
 	if err != nil {
 		return nil, fmt.Errorf("announce: marshal: %w", err)
 	}
-	if len(out) > MaxSize {
-		return nil, refuse(CodeOversized, "%d bytes, the limit is %d", len(out), MaxSize)
+	if len(out) > spec.maxSize {
+		return nil, refuse(CodeOversized, "%d bytes, the limit for a %s is %d", len(out), spec.name, spec.maxSize)
 	}
 	return out, nil
 }
@@ -154,10 +187,11 @@ func signingBytes(ann []byte) []byte {
 	return append(append(b, SigningDomain...), ann...)
 }
 
-// Open decodes and checks a SignedAnnouncement received at now. It returns the Verified announcement, or an
-// *Error saying what was wrong. An expired announcement comes back with both: the Verified value and an
-// Error with CodeExpired, so a caller can tell "too late" from "forged".
-func Open(data []byte, now time.Time) (*Verified, error) {
+// Open decodes and checks a SignedAnnouncement of network received at now. It returns the Verified
+// announcement, or an *Error saying what was wrong. An announcement outside its time window comes back with
+// both: the Verified value and an Error with CodeExpired or CodeFromFuture, so a caller can tell "not now"
+// from "forged".
+func Open(data []byte, network string, now time.Time) (*Verified, error) {
 	if len(data) > MaxSize {
 		return nil, refuse(CodeOversized, "%d bytes, the limit is %d", len(data), MaxSize)
 	}
@@ -190,6 +224,12 @@ func Open(data []byte, now time.Time) (*Verified, error) {
 	if !ok {
 		return nil, refuse(CodeUnknownKind, "kind %d is not one this software knows", int32(ann.Kind))
 	}
+	if len(data) > spec.maxSize {
+		return nil, refuse(CodeOversized, "%d bytes, the limit for a %s is %d", len(data), spec.name, spec.maxSize)
+	}
+	if ann.Network != network {
+		return nil, refuse(CodeWrongNetwork, "made for network %q, this is %q", truncate(ann.Network), network)
+	}
 	issued, expires := time.UnixMilli(ann.IssuedAtMs), time.UnixMilli(ann.ExpiresAtMs)
 	switch {
 	case ann.IssuedAtMs <= 0:
@@ -198,8 +238,6 @@ func Open(data []byte, now time.Time) (*Verified, error) {
 		return nil, refuse(CodeBadTime, "expires_at %s is not after issued_at %s", expires.UTC().Format(time.RFC3339Nano), issued.UTC().Format(time.RFC3339Nano))
 	case expires.Sub(issued) > MaxTTL:
 		return nil, refuse(CodeBadTime, "lifetime %v is over the limit of %v", expires.Sub(issued), MaxTTL)
-	case issued.Sub(now) > MaxClockSkew:
-		return nil, refuse(CodeBadTime, "issued %v in the future (more than %v of clock skew)", issued.Sub(now).Round(time.Millisecond), MaxClockSkew)
 	}
 	body := spec.new()
 	if err := proto.Unmarshal(ann.Body, body); err != nil {
@@ -209,6 +247,8 @@ func Open(data []byte, now time.Time) (*Verified, error) {
 		return nil, err
 	}
 	v := &Verified{
+		ID:        ID(data),
+		Network:   ann.Network,
 		Kind:      ann.Kind,
 		Announcer: announcer,
 		Seq:       ann.Seq,
@@ -220,6 +260,9 @@ func Open(data []byte, now time.Time) (*Verified, error) {
 	}
 	if v.Expired(now) {
 		return v, refuse(CodeExpired, "expired at %s", expires.UTC().Format(time.RFC3339))
+	}
+	if issued.Sub(now) > MaxClockSkew {
+		return v, refuse(CodeFromFuture, "issued %v in the future by this node's clock (more than %v of skew)", issued.Sub(now).Round(time.Millisecond), MaxClockSkew)
 	}
 	return v, nil
 }

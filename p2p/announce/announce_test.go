@@ -3,6 +3,7 @@ package announce
 import (
 	"bytes"
 	"crypto/rand"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -15,6 +16,8 @@ import (
 )
 
 var t0 = time.UnixMilli(1_790_000_000_000)
+
+const net = "testnet"
 
 func newKey(t testing.TB) crypto.PrivKey {
 	t.Helper()
@@ -39,11 +42,11 @@ func offer() *pb.WorkerOffer {
 
 func TestSignOpenRoundTrip(t *testing.T) {
 	key := newKey(t)
-	raw, err := Sign(key, pb.Kind_KIND_WORKER_OFFER, 7, t0, time.Minute, offer())
+	raw, err := Sign(key, net, pb.Kind_KIND_WORKER_OFFER, 7, t0, time.Minute, offer())
 	if err != nil {
 		t.Fatal(err)
 	}
-	v, err := Open(raw, t0.Add(time.Second))
+	v, err := Open(raw, net, t0.Add(time.Second))
 	if err != nil {
 		t.Fatalf("Open: %v", err)
 	}
@@ -68,7 +71,7 @@ func TestSignOpenRoundTrip(t *testing.T) {
 
 // Every byte of the signed announcement is covered: flipping any bit of it must be refused.
 func TestOpenRefusesEveryTamperedByte(t *testing.T) {
-	raw, err := Sign(newKey(t), pb.Kind_KIND_WORKER_OFFER, 1, t0, time.Minute, offer())
+	raw, err := Sign(newKey(t), net, pb.Kind_KIND_WORKER_OFFER, 1, t0, time.Minute, offer())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -82,7 +85,7 @@ func TestOpenRefusesEveryTamperedByte(t *testing.T) {
 			tampered.Announcement = bytes.Clone(signed.Announcement)
 			tampered.Announcement[i] ^= bit
 			data, _ := proto.Marshal(tampered)
-			if _, err := Open(data, t0); err == nil {
+			if _, err := Open(data, net, t0); err == nil {
 				t.Fatalf("flipping bit %#x of announcement byte %d was accepted", bit, i)
 			}
 		}
@@ -101,7 +104,7 @@ func TestOpenRefusals(t *testing.T) {
 	}
 	body, _ := proto.Marshal(offer())
 	good := func() *pb.Announcement {
-		return &pb.Announcement{Kind: pb.Kind_KIND_WORKER_OFFER, Announcer: []byte(author), Seq: 1,
+		return &pb.Announcement{Network: net, Kind: pb.Kind_KIND_WORKER_OFFER, Announcer: []byte(author), Seq: 1,
 			IssuedAtMs: t0.UnixMilli(), ExpiresAtMs: t0.Add(time.Minute).UnixMilli(), Body: body}
 	}
 	rsaKey, _, err := crypto.GenerateRSAKeyPair(2048, rand.Reader)
@@ -134,7 +137,18 @@ func TestOpenRefusals(t *testing.T) {
 			a.IssuedAtMs = t0.Add(time.Hour).UnixMilli()
 			a.ExpiresAtMs = t0.Add(time.Hour + time.Minute).UnixMilli()
 			return a
-		}(), key), CodeBadTime},
+		}(), key), CodeFromFuture},
+		{"another network", sign(func() *pb.Announcement { a := good(); a.Network = "elsewhere"; return a }(), key), CodeWrongNetwork},
+		{"over the kind's size limit", sign(func() *pb.Announcement {
+			o := offer()
+			o.Executors = nil
+			for i := range 200 {
+				o.Executors = append(o.Executors, fmt.Sprintf("executor-%040d", i))
+			}
+			a := good()
+			a.Body, _ = proto.Marshal(o)
+			return a
+		}(), key), CodeOversized},
 		{"body not protobuf", sign(func() *pb.Announcement { a := good(); a.Body = []byte{0xff}; return a }(), key), CodeMalformed},
 		{"body breaks the rules", sign(func() *pb.Announcement { a := good(); a.Body = badBody; return a }(), key), CodeInvalidBody},
 		{"expired", sign(func() *pb.Announcement {
@@ -146,15 +160,12 @@ func TestOpenRefusals(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			v, err := Open(c.data, t0)
+			v, err := Open(c.data, net, t0)
 			if CodeOf(err) != c.code {
 				t.Fatalf("got error %v, want code %s", err, c.code)
 			}
-			if c.code != CodeExpired && v != nil {
-				t.Fatalf("refused announcement returned a value")
-			}
-			if c.code == CodeExpired && v == nil {
-				t.Fatalf("expired announcement should still be returned")
+			if Ignorable(err) != (v != nil) {
+				t.Fatalf("got a value %v with %v: only announcements out of their time window come back with one", v != nil, err)
 			}
 		})
 	}
@@ -172,7 +183,7 @@ func TestWorkerOfferRules(t *testing.T) {
 		{"addr naming a peer", func(o *pb.WorkerOffer) {
 			o.Addrs = []string{"/ip4/1.2.3.4/tcp/1/p2p/12D3KooWQYhTNQdmr3ArTeUHRYzFg94BKyTkoWBDWez9kSCVe2Xo"}
 		}, "must not name a peer"},
-		{"too many addrs", func(o *pb.WorkerOffer) { o.Addrs = make([]string, maxAddrs+1) }, "addrs"},
+		{"too many addrs", func(o *pb.WorkerOffer) { o.Addrs = make([]string, MaxAddrs+1) }, "addrs"},
 		{"no roles", func(o *pb.WorkerOffer) { o.Roles = nil }, "roles is empty"},
 		{"unknown role", func(o *pb.WorkerOffer) { o.Roles = []string{"king"} }, `roles[0] "king"`},
 		{"repeated role", func(o *pb.WorkerOffer) { o.Roles = []string{"worker", "worker"} }, "listed twice"},
@@ -198,10 +209,36 @@ func TestWorkerOfferRules(t *testing.T) {
 				t.Fatalf("got %v, want an invalid_body error naming %q", err, c.want)
 			}
 			// Sign refuses what Open would refuse: a node never publishes an offer others reject.
-			if _, err := Sign(newKey(t), pb.Kind_KIND_WORKER_OFFER, 1, t0, time.Minute, o); err == nil {
+			if _, err := Sign(newKey(t), net, pb.Kind_KIND_WORKER_OFFER, 1, t0, time.Minute, o); err == nil {
 				t.Fatal("Sign accepted an invalid offer")
 			}
 		})
+	}
+}
+
+func TestSupersedes(t *testing.T) {
+	key := newKey(t)
+	open := func(seq uint64, cores uint32) *Verified {
+		o := offer()
+		o.CpuCores = cores
+		raw, err := Sign(key, net, pb.Kind_KIND_WORKER_OFFER, seq, t0, time.Minute, o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		v, err := Open(raw, net, t0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	older, newer := open(1, 4), open(2, 4)
+	if !newer.Supersedes(older) || older.Supersedes(newer) || newer.Supersedes(newer) {
+		t.Fatal("a higher seq must win, and nothing supersedes itself")
+	}
+	// Same seq, two bodies: exactly one of them wins, the same one whichever arrives first.
+	a, b := open(3, 8), open(3, 16)
+	if a.Supersedes(b) == b.Supersedes(a) {
+		t.Fatal("two bodies with one seq must be ordered, one way only")
 	}
 }
 
@@ -221,7 +258,7 @@ func TestKindNames(t *testing.T) {
 // announcement whose signature verifies and whose re-check passes.
 func FuzzOpen(f *testing.F) {
 	key := newKey(f)
-	good, err := Sign(key, pb.Kind_KIND_WORKER_OFFER, 1, t0, time.Minute, offer())
+	good, err := Sign(key, net, pb.Kind_KIND_WORKER_OFFER, 1, t0, time.Minute, offer())
 	if err != nil {
 		f.Fatal(err)
 	}
@@ -230,7 +267,7 @@ func FuzzOpen(f *testing.F) {
 	f.Add([]byte{0x0a, 0x00, 0x12, 0x00})
 	f.Add(good[:len(good)/2])
 	f.Fuzz(func(t *testing.T, data []byte) {
-		v, err := Open(data, t0)
+		v, err := Open(data, net, t0)
 		if err != nil {
 			if CodeOf(err) == "" {
 				t.Fatalf("error without a code: %v", err)
@@ -239,6 +276,17 @@ func FuzzOpen(f *testing.F) {
 		}
 		if err := kinds[v.Kind].check(v.Body); err != nil {
 			t.Fatalf("accepted a body that fails its checks: %v", err)
+		}
+		var signed pb.SignedAnnouncement
+		if err := proto.Unmarshal(data, &signed); err != nil {
+			t.Fatalf("accepted bytes that do not decode: %v", err)
+		}
+		pub, err := v.Announcer.ExtractPublicKey()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ok, err := pub.Verify(signingBytes(signed.Announcement), signed.Signature); !ok || err != nil {
+			t.Fatal("accepted an announcement whose signature does not verify")
 		}
 		if v.Expired(t0) {
 			t.Fatal("accepted an expired announcement without saying so")

@@ -17,6 +17,7 @@ import (
 type spec struct {
 	name    string
 	topic   string
+	maxSize int // bytes of the signed announcement
 	new     func() proto.Message
 	check   func(proto.Message) error
 	subject func(announcer peer.ID, body proto.Message) string
@@ -29,6 +30,7 @@ var kinds = map[pb.Kind]spec{
 	pb.Kind_KIND_WORKER_OFFER: {
 		name:    "worker",
 		topic:   "workers",
+		maxSize: 8 << 10,
 		new:     func() proto.Message { return new(pb.WorkerOffer) },
 		check:   func(m proto.Message) error { return checkWorkerOffer(m.(*pb.WorkerOffer)) },
 		subject: func(announcer peer.ID, _ proto.Message) string { return announcer.String() },
@@ -88,7 +90,8 @@ var KnownRoles = []string{RoleClient, RoleWorker, RoleValidator}
 
 // Limits on a worker offer's fields.
 const (
-	maxAddrs      = 32
+	// MaxAddrs is how many addresses a worker offer may list.
+	MaxAddrs      = 32
 	maxGPUs       = 64
 	maxExecutors  = 16
 	maxShortField = 256
@@ -98,8 +101,8 @@ func checkWorkerOffer(o *pb.WorkerOffer) error {
 	bad := func(format string, args ...any) error {
 		return refuse(CodeInvalidBody, "worker offer: "+format, args...)
 	}
-	if len(o.Addrs) > maxAddrs {
-		return bad("%d addrs, the limit is %d", len(o.Addrs), maxAddrs)
+	if len(o.Addrs) > MaxAddrs {
+		return bad("%d addrs, the limit is %d", len(o.Addrs), MaxAddrs)
 	}
 	for i, s := range o.Addrs {
 		if len(s) > maxShortField {

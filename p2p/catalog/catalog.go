@@ -7,12 +7,17 @@
 // Pebble after a restart: a corrupt or tampered store loses the bad entries, never the node.
 //
 // Contracts:
-//   - Put keeps an announcement only if it is newer (higher Seq) than the one held for its subject; an equal
-//     Seq only refreshes LastSeen. So the same announcement arriving twice, by gossip and by sync, changes
-//     nothing visible but the time it was last seen.
+//   - Put keeps an announcement only if it supersedes the one held for its subject (a higher Seq, or the same
+//     Seq and a lower ID); the same announcement again only refreshes LastSeen. So an announcement arriving
+//     twice, by gossip and by sync, changes nothing visible but the time it was last seen.
 //   - Expired entries are never listed; Run removes them from memory and disk.
+//   - The catalog is bounded: at most Limits.PerKind entries of each kind and Limits.Bytes of announcements
+//     in all. Past either, announcements of new subjects are refused (ErrFull) until entries expire; updates
+//     of subjects already held are always taken. HasRoom lets gossip stop forwarding what nobody can keep.
+//   - Disk follows memory in order: one writer at a time updates both, so a restart never brings back an
+//     older entry than the one last held.
 //   - Writes to Pebble are not synced: the catalog is a cache of signed facts that the network repeats, so a
-//     crash may lose the last few seconds of it and nothing else. Close flushes.
+//     crash may lose the last few seconds of it and nothing else.
 package catalog
 
 import (
@@ -36,11 +41,19 @@ import (
 // keyPrefix is the catalog's part of the node's Pebble key space: "catalog/<kind>/<subject>".
 const keyPrefix = "catalog/"
 
-// MaxEntries bounds the catalog. Past it, announcements of new subjects are refused until expired entries
-// are swept; updates of subjects already held are always taken.
-const MaxEntries = 100_000
+// Limits bound the catalog. Zero fields take the defaults.
+type Limits struct {
+	PerKind int // entries of one kind (default 8,192)
+	Bytes   int // signed announcement bytes in all (default 64 MiB)
+}
 
-// ErrFull is returned by Put when the catalog holds MaxEntries entries.
+// Default limits.
+const (
+	DefaultPerKind = 8192
+	DefaultBytes   = 64 << 20
+)
+
+// ErrFull is returned by Put for a new subject when the catalog is at one of its limits.
 var ErrFull = errors.New("catalog: full")
 
 // Entry is one announcement the catalog holds. Entries returned to callers are copies.
@@ -62,25 +75,47 @@ type entryKey struct {
 	subject string
 }
 
-// Catalog is safe for concurrent use.
+// Catalog is safe for concurrent use. Readers take mu only; writers (Put, sweep) hold writeMu across the
+// change in memory and its write to Pebble, so the two never disagree in order, and readers never wait on I/O.
 type Catalog struct {
-	db  *pebble.DB
-	now func() time.Time
-	log *slog.Logger
+	db      *pebble.DB
+	network string
+	now     func() time.Time
+	log     *slog.Logger
+	limits  Limits
+
+	writeMu sync.Mutex
 
 	mu struct {
 		sync.Mutex
 		entries map[entryKey]*Entry
+		perKind map[pb.Kind]int
+		bytes   int
 		// changed is closed and replaced on every visible change; see Changed.
 		changed chan struct{}
 	}
 }
 
-// Open loads the catalog held in db, dropping entries that have expired or no longer verify. now is the clock
-// (time.Now in production).
-func Open(db *pebble.DB, now func() time.Time, log *slog.Logger) (*Catalog, error) {
-	c := &Catalog{db: db, now: now, log: log}
+// Config is what Open needs.
+type Config struct {
+	// Network is the network whose announcements the catalog holds; any other's are dropped on load.
+	Network string
+	Now     func() time.Time // the clock: time.Now in production
+	Log     *slog.Logger
+	Limits  Limits
+}
+
+// Open loads the catalog held in db, dropping entries that have expired or no longer verify.
+func Open(db *pebble.DB, cfg Config) (*Catalog, error) {
+	if cfg.Limits.PerKind == 0 {
+		cfg.Limits.PerKind = DefaultPerKind
+	}
+	if cfg.Limits.Bytes == 0 {
+		cfg.Limits.Bytes = DefaultBytes
+	}
+	c := &Catalog{db: db, network: cfg.Network, now: cfg.Now, log: cfg.Log, limits: cfg.Limits}
 	c.mu.entries = make(map[entryKey]*Entry)
+	c.mu.perKind = make(map[pb.Kind]int)
 	c.mu.changed = make(chan struct{})
 	if err := c.load(); err != nil {
 		return nil, err
@@ -112,9 +147,9 @@ func (c *Catalog) load() error {
 			drop = append(drop, key)
 			continue
 		}
-		v, err := announce.Open(s.Raw, now)
+		v, err := announce.Open(s.Raw, c.network, now)
 		if err != nil {
-			if announce.CodeOf(err) != announce.CodeExpired {
+			if !announce.Ignorable(err) {
 				c.log.Warn("catalog: dropping entry that no longer verifies", "key", string(key), "err", err)
 			}
 			drop = append(drop, key)
@@ -126,7 +161,7 @@ func (c *Catalog) load() error {
 			continue
 		}
 		from, _ := peer.Decode(s.ReceivedFrom)
-		c.mu.entries[entryKey{v.Kind, v.Subject}] = newEntry(v, from, s.FirstSeen, s.LastSeen)
+		c.addLocked(entryKey{v.Kind, v.Subject}, newEntry(v, from, s.FirstSeen, s.LastSeen))
 	}
 	if err := it.Error(); err != nil {
 		return fmt.Errorf("catalog: reading store: %w", err)
@@ -159,21 +194,23 @@ func (c *Catalog) Put(v *announce.Verified, from peer.ID) (bool, error) {
 		return false, nil
 	}
 	k := entryKey{v.Kind, v.Subject}
+	c.writeMu.Lock()
+	defer c.writeMu.Unlock()
 	c.mu.Lock()
 	old, held := c.mu.entries[k]
 	if held && old.Expired(now) {
 		held = false
 	}
 	switch {
-	case held && v.Seq < old.Seq:
-		c.mu.Unlock()
-		return false, nil
-	case held && v.Seq == old.Seq:
+	case held && old.Announcement.ID == v.ID:
 		old.LastSeen = now
 		rec := c.recordLocked(old)
 		c.mu.Unlock()
 		return false, c.write(k, rec)
-	case !held && len(c.mu.entries) >= MaxEntries:
+	case held && !v.Supersedes(old.Announcement):
+		c.mu.Unlock()
+		return false, nil
+	case !held && !c.hasRoomLocked(k, len(v.Raw)):
 		c.mu.Unlock()
 		return false, ErrFull
 	}
@@ -182,12 +219,53 @@ func (c *Catalog) Put(v *announce.Verified, from peer.ID) (bool, error) {
 		first = old.FirstSeen
 	}
 	e := newEntry(v, from, first, now)
-	c.mu.entries[k] = e
+	c.addLocked(k, e)
 	rec := c.recordLocked(e)
 	close(c.mu.changed)
 	c.mu.changed = make(chan struct{})
 	c.mu.Unlock()
 	return true, c.write(k, rec)
+}
+
+// addLocked sets k's entry, keeping the counts that the limits check.
+func (c *Catalog) addLocked(k entryKey, e *Entry) {
+	if old, ok := c.mu.entries[k]; ok {
+		c.mu.bytes -= len(old.Announcement.Raw)
+	} else {
+		c.mu.perKind[k.kind]++
+	}
+	c.mu.entries[k] = e
+	c.mu.bytes += len(e.Announcement.Raw)
+}
+
+func (c *Catalog) removeLocked(k entryKey) {
+	if old, ok := c.mu.entries[k]; ok {
+		c.mu.bytes -= len(old.Announcement.Raw)
+		c.mu.perKind[k.kind]--
+		delete(c.mu.entries, k)
+	}
+}
+
+func (c *Catalog) hasRoomLocked(k entryKey, size int) bool {
+	if _, held := c.mu.entries[k]; held {
+		return true
+	}
+	return c.mu.perKind[k.kind] < c.limits.PerKind && c.mu.bytes+size <= c.limits.Bytes
+}
+
+// HasRoom reports whether Put would take an announcement of size bytes about subject: always for a subject
+// already held, and for a new one while the catalog is under its limits.
+func (c *Catalog) HasRoom(kind pb.Kind, subject string, size int) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.hasRoomLocked(entryKey{kind, subject}, size)
+}
+
+// Count is how many entries of kind the catalog holds (expired ones included until they are swept).
+func (c *Catalog) Count(kind pb.Kind) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.mu.perKind[kind]
 }
 
 // Expired reports whether the entry has expired at now.
@@ -229,16 +307,19 @@ func (c *Catalog) List(kind pb.Kind) []Entry {
 	return out
 }
 
-// Digest lists (kind, subject, seq) of up to max live entries, in List order: what a catalog sync request
-// tells a peer this node already holds.
-func (c *Catalog) Digest(max int) []*pb.CatalogHave {
+// Digest lists (kind, subject, seq, ID prefix) of the live entries, in List order: what a catalog sync
+// request tells a peer this node already holds.
+func (c *Catalog) Digest() []*pb.CatalogHave {
 	entries := c.List(pb.Kind_KIND_UNSPECIFIED)
-	out := make([]*pb.CatalogHave, 0, min(len(entries), max))
-	for _, e := range entries[:min(len(entries), max)] {
-		out = append(out, &pb.CatalogHave{Kind: e.Kind, Subject: e.Subject, Seq: e.Seq})
+	out := make([]*pb.CatalogHave, 0, len(entries))
+	for _, e := range entries {
+		out = append(out, &pb.CatalogHave{Kind: e.Kind, Subject: e.Subject, Seq: e.Seq, Id: e.Announcement.ID[:DigestIDLen]})
 	}
 	return out
 }
+
+// DigestIDLen is how much of an announcement's ID a digest carries.
+const DigestIDLen = 8
 
 // Get returns the live entry of kind about subject.
 func (c *Catalog) Get(kind pb.Kind, subject string) (Entry, bool) {
@@ -279,12 +360,14 @@ func (c *Catalog) Run(ctx context.Context, interval time.Duration) error {
 
 func (c *Catalog) sweep() error {
 	now := c.now()
+	c.writeMu.Lock()
+	defer c.writeMu.Unlock()
 	c.mu.Lock()
 	var gone []entryKey
 	for k, e := range c.mu.entries {
 		if e.Expired(now) {
 			gone = append(gone, k)
-			delete(c.mu.entries, k)
+			c.removeLocked(k)
 		}
 	}
 	c.mu.Unlock()

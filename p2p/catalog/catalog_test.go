@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"io"
 	"log/slog"
+	"sync"
 	"testing"
 	"time"
 
@@ -21,6 +22,8 @@ type clock struct{ t time.Time }
 func (c *clock) now() time.Time { return c.t }
 
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
+
+const testNet = "testnet"
 
 func openDB(t *testing.T, fs vfs.FS) *pebble.DB {
 	t.Helper()
@@ -44,7 +47,7 @@ type author struct {
 	id  peer.ID
 }
 
-func newAuthor(t *testing.T) author {
+func newAuthor(t testing.TB) author {
 	k, _, err := crypto.GenerateEd25519Key(rand.Reader)
 	if err != nil {
 		t.Fatal(err)
@@ -53,15 +56,20 @@ func newAuthor(t *testing.T) author {
 	return author{k, id}
 }
 
-func (a author) offer(t *testing.T, seq uint64, at time.Time, ttl time.Duration, cores uint32) *announce.Verified {
+func (a author) offer(t testing.TB, seq uint64, at time.Time, ttl time.Duration, cores uint32) *announce.Verified {
 	t.Helper()
-	raw, err := announce.Sign(a.key, pb.Kind_KIND_WORKER_OFFER, seq, at, ttl, &pb.WorkerOffer{
+	return a.offerIn(t, testNet, seq, at, ttl, cores)
+}
+
+func (a author) offerIn(t testing.TB, network string, seq uint64, at time.Time, ttl time.Duration, cores uint32) *announce.Verified {
+	t.Helper()
+	raw, err := announce.Sign(a.key, network, pb.Kind_KIND_WORKER_OFFER, seq, at, ttl, &pb.WorkerOffer{
 		Roles: []string{"worker"}, CpuCores: cores, Version: "test",
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	v, err := announce.Open(raw, at)
+	v, err := announce.Open(raw, network, at)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -70,7 +78,7 @@ func (a author) offer(t *testing.T, seq uint64, at time.Time, ttl time.Duration,
 
 func TestNewerReplacesOlderNeverTheReverse(t *testing.T) {
 	clk := &clock{time.UnixMilli(1_790_000_000_000)}
-	c, err := Open(openDB(t, vfs.NewMem()), clk.now, quiet)
+	c, err := Open(openDB(t, vfs.NewMem()), Config{Network: testNet, Now: clk.now, Log: quiet})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -119,7 +127,7 @@ func TestNewerReplacesOlderNeverTheReverse(t *testing.T) {
 func TestExpiredEntriesDisappear(t *testing.T) {
 	clk := &clock{time.UnixMilli(1_790_000_000_000)}
 	db := openDB(t, vfs.NewMem())
-	c, _ := Open(db, clk.now, quiet)
+	c, _ := Open(db, Config{Network: testNet, Now: clk.now, Log: quiet})
 	a, b := newAuthor(t), newAuthor(t)
 	c.Put(a.offer(t, 1, clk.t, time.Minute, 1), a.id)
 	c.Put(b.offer(t, 1, clk.t, time.Hour, 1), b.id)
@@ -149,7 +157,7 @@ func TestSurvivesReopenAndDropsTamperedEntries(t *testing.T) {
 	clk := &clock{time.UnixMilli(1_790_000_000_000)}
 	fs := vfs.NewMem()
 	db := openDB(t, fs)
-	c, _ := Open(db, clk.now, quiet)
+	c, _ := Open(db, Config{Network: testNet, Now: clk.now, Log: quiet})
 	a, b := newAuthor(t), newAuthor(t)
 	c.Put(a.offer(t, 1, clk.t, time.Hour, 8), b.id)
 	c.Put(b.offer(t, 1, clk.t, time.Hour, 2), b.id)
@@ -165,12 +173,134 @@ func TestSurvivesReopenAndDropsTamperedEntries(t *testing.T) {
 	}
 
 	clk.t = clk.t.Add(time.Minute)
-	c2, err := Open(openDB(t, fs), clk.now, quiet)
+	c2, err := Open(openDB(t, fs), Config{Network: testNet, Now: clk.now, Log: quiet})
 	if err != nil {
 		t.Fatal(err)
 	}
 	got := c2.List(pb.Kind_KIND_UNSPECIFIED)
 	if len(got) != 1 || got[0].Announcer != a.id || got[0].ReceivedFrom != b.id || got[0].Announcement.Body.(*pb.WorkerOffer).CpuCores != 8 {
 		t.Fatalf("after reopen: %+v", got)
+	}
+}
+
+func TestSameSeqTwoBodiesConverge(t *testing.T) {
+	clk := &clock{time.UnixMilli(1_790_000_000_000)}
+	a := newAuthor(t)
+	x, y := a.offer(t, 9, clk.t, time.Minute, 1), a.offer(t, 9, clk.t, time.Minute, 2)
+	winner := x
+	if y.Supersedes(x) {
+		winner = y
+	}
+	// Whichever arrives first, both catalogs end with the same one.
+	for _, order := range [][2]*announce.Verified{{x, y}, {y, x}} {
+		c, _ := Open(openDB(t, vfs.NewMem()), Config{Network: testNet, Now: clk.now, Log: quiet})
+		c.Put(order[0], a.id)
+		c.Put(order[1], a.id)
+		if e, _ := c.Get(pb.Kind_KIND_WORKER_OFFER, a.id.String()); e.Announcement.ID != winner.ID {
+			t.Fatalf("kept %x, want %x", e.Announcement.ID[:4], winner.ID[:4])
+		}
+	}
+}
+
+func TestLimitsRefuseNewSubjectsOnly(t *testing.T) {
+	clk := &clock{time.UnixMilli(1_790_000_000_000)}
+	c, _ := Open(openDB(t, vfs.NewMem()), Config{Network: testNet, Now: clk.now, Log: quiet, Limits: Limits{PerKind: 2}})
+	a, b, x := newAuthor(t), newAuthor(t), newAuthor(t)
+	for _, au := range []author{a, b} {
+		if ok, err := c.Put(au.offer(t, 1, clk.t, time.Minute, 1), au.id); !ok || err != nil {
+			t.Fatal(ok, err)
+		}
+	}
+	if c.HasRoom(pb.Kind_KIND_WORKER_OFFER, x.id.String(), 100) {
+		t.Fatal("a full catalog claims room for a new subject")
+	}
+	if _, err := c.Put(x.offer(t, 1, clk.t, time.Minute, 1), x.id); err != ErrFull {
+		t.Fatalf("a third subject: %v, want ErrFull", err)
+	}
+	if !c.HasRoom(pb.Kind_KIND_WORKER_OFFER, a.id.String(), 100) {
+		t.Fatal("a full catalog refuses updates of subjects it holds")
+	}
+	if ok, err := c.Put(a.offer(t, 2, clk.t, time.Minute, 1), a.id); !ok || err != nil {
+		t.Fatalf("an update when full: %v %v", ok, err)
+	}
+	// Once an entry expires and is swept, a new subject fits again.
+	clk.t = clk.t.Add(2 * time.Minute)
+	c.Put(b.offer(t, 2, clk.t, time.Hour, 1), b.id)
+	if err := c.sweep(); err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := c.Put(x.offer(t, 1, clk.t, time.Minute, 1), x.id); !ok || err != nil || c.Count(pb.Kind_KIND_WORKER_OFFER) != 2 {
+		t.Fatalf("after the sweep: %v %v, %d entries", ok, err, c.Count(pb.Kind_KIND_WORKER_OFFER))
+	}
+
+	small, _ := Open(openDB(t, vfs.NewMem()), Config{Network: testNet, Now: clk.now, Log: quiet, Limits: Limits{Bytes: 300}})
+	small.Put(a.offer(t, 1, clk.t, time.Minute, 1), a.id)
+	if _, err := small.Put(b.offer(t, 1, clk.t, time.Minute, 1), b.id); err != ErrFull {
+		t.Fatalf("over the byte budget: %v", err)
+	}
+}
+
+// Writers racing a sweep never leave disk behind memory: after it all, a reopened catalog holds exactly what
+// the live one held.
+func TestConcurrentWritersAndSweepKeepDiskInStep(t *testing.T) {
+	var mu sync.Mutex
+	clk := &clock{time.UnixMilli(1_790_000_000_000)}
+	now := func() time.Time { mu.Lock(); defer mu.Unlock(); return clk.t }
+	fs := vfs.NewMem()
+	db := openDB(t, fs)
+	c, _ := Open(db, Config{Network: testNet, Now: now, Log: quiet})
+	authors := []author{newAuthor(t), newAuthor(t), newAuthor(t)}
+	var wg sync.WaitGroup
+	for w := range 4 {
+		wg.Go(func() {
+			for i := range 200 {
+				au := authors[(w+i)%len(authors)]
+				ttl := time.Minute
+				if i%3 == 0 {
+					ttl = time.Millisecond // expires at once, for the sweeper to race
+				}
+				c.Put(au.offer(t, uint64(1000+i), now(), ttl, uint32(w+1)), au.id)
+			}
+		})
+	}
+	wg.Go(func() {
+		for range 200 {
+			mu.Lock()
+			clk.t = clk.t.Add(time.Millisecond)
+			mu.Unlock()
+			if err := c.sweep(); err != nil {
+				t.Error(err)
+			}
+		}
+	})
+	wg.Wait()
+	live := c.List(pb.Kind_KIND_UNSPECIFIED)
+	db.Close()
+	c2, err := Open(openDB(t, fs), Config{Network: testNet, Now: now, Log: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	again := c2.List(pb.Kind_KIND_UNSPECIFIED)
+	if len(again) != len(live) {
+		t.Fatalf("reopened with %d entries, held %d", len(again), len(live))
+	}
+	for i := range live {
+		if live[i].Announcement.ID != again[i].Announcement.ID {
+			t.Fatalf("entry %s: disk has seq %d, memory had %d", live[i].Subject, again[i].Seq, live[i].Seq)
+		}
+	}
+}
+
+func TestAnotherNetworksEntriesAreDroppedOnLoad(t *testing.T) {
+	clk := &clock{time.UnixMilli(1_790_000_000_000)}
+	fs := vfs.NewMem()
+	db := openDB(t, fs)
+	c, _ := Open(db, Config{Network: "old", Now: clk.now, Log: quiet})
+	a := newAuthor(t)
+	c.Put(a.offerIn(t, "old", 1, clk.t, time.Hour, 1), a.id)
+	db.Close()
+	c2, _ := Open(openDB(t, fs), Config{Network: "new", Now: clk.now, Log: quiet})
+	if n := len(c2.List(pb.Kind_KIND_UNSPECIFIED)); n != 0 {
+		t.Fatalf("a node moved to another network kept %d of the old network's entries", n)
 	}
 }
