@@ -106,10 +106,14 @@ func waitUntil(t testing.TB, timeout time.Duration, nodes []*running, hosts []ho
 		}
 	}
 	for _, n := range nodes {
+		// Take the channel now, before cond is first checked, or a change in between would be missed; after
+		// it fires, take the next one before notifying, for the same reason.
+		changed := n.Catalog().Changed()
 		wg.Go(func() {
 			for {
 				select {
-				case <-n.Catalog().Changed():
+				case <-changed:
+					changed = n.Catalog().Changed()
 					notify()
 				case <-ctx.Done():
 					return
