@@ -38,6 +38,7 @@ func newRootCmd() *cobra.Command {
 	root.AddCommand(
 		newVersionCmd(),
 		newBenchCmd(),
+		newSimCmd(),
 	)
 	return root
 }

@@ -39,11 +39,24 @@ func appHashAfter(prev, block consensus.Hash) consensus.Hash {
 	return sha256.Sum256(append(prev[:], block[:]...))
 }
 
-func newFS() *vfs.MemFS { return vfs.NewCrashableMem() }
+// newFS returns a validator's filesystem: crashable (syncs remembered, so that a crash can lose what was
+// not synced) when the run crashes validators, plain otherwise (a crashable one copies a file's data on
+// every sync, which is what makes it slower).
+func (s *sim) newFS() *vfs.MemFS {
+	if s.cfg.Faults&Crash != 0 || s.cfg.scripted {
+		return vfs.NewCrashableMem()
+	}
+	return vfs.NewMem()
+}
 
 // start opens the node's store (recovering from a crash if there was one) and starts its core from it.
 func (s *sim) start(nd *node) {
-	st, err := store.Open("db", store.Options{FS: nd.fs, MemTableSize: 256 << 10})
+	// A small memtable keeps the WAL, which a crashable filesystem copies on every sync, short.
+	memtable := uint64(1 << 20)
+	if s.cfg.Faults&Crash != 0 || s.cfg.scripted {
+		memtable = 64 << 10
+	}
+	st, err := store.Open("db", store.Options{FS: nd.fs, MemTableSize: memtable})
 	if err != nil {
 		s.violate("store", "v%d: open: %v", nd.id, err)
 		return
@@ -134,8 +147,16 @@ func (s *sim) drain(nd *node) {
 		for _, m := range rd.Messages {
 			s.sendOwn(nd, m)
 		}
+		if ss := rd.SignState; ss != nil && rd.Lock != nil && nd.behaviour == Honest && s.cfg.Faults&Crash != 0 &&
+			!s.healed && s.manual == nil && s.rng.IntN(3) == 0 {
+			// A targeted crash: right after locking, the moment a validator that forgot its lock on
+			// restart would be dangerous.
+			at := s.now + s.rng.Int64N(5)
+			s.q.push(event{at: at, kind: evCrash, to: nd.id})
+			s.q.push(event{at: min(at+50+s.rng.Int64N(1000), s.gst), kind: evRestart, to: nd.id})
+		}
 		if d := rd.Decided; d != nil {
-			if s.manual != nil || s.cfg.Trace != nil {
+			if s.tracing() {
 				var signers []string
 				for i := range s.nodes {
 					if d.Certificate.Signers.Has(i) {
@@ -153,7 +174,9 @@ func (s *sim) drain(nd *node) {
 		}
 		for i := range rd.Evidence {
 			e := &rd.Evidence[i]
-			s.trace("v%d reports evidence: v%d signed %v h=%d r=%d for both %s and %s", nd.id, e.Validator, e.Step, e.Height, e.Round, s.name(e.A.BlockHash), s.name(e.B.BlockHash))
+			if s.tracing() {
+				s.trace("v%d reports evidence: v%d signed %v h=%d r=%d for both %s and %s", nd.id, e.Validator, e.Step, e.Height, e.Round, s.name(e.A.BlockHash), s.name(e.B.BlockHash))
+			}
 			s.chk.reported(nd, e)
 		}
 		if rq := rd.ProposalRequest; rq != nil {
@@ -178,7 +201,9 @@ func (s *sim) sendOwn(nd *node, m consensus.Message) {
 		s.chk.proposed(p)
 	}
 	if s.manual != nil {
-		s.trace("v%d -> %s", nd.id, s.describe(m))
+		if s.tracing() {
+			s.trace("v%d -> %s", nd.id, s.describe(m))
+		}
 	}
 	switch nd.behaviour {
 	case Honest:

@@ -116,6 +116,7 @@ type sim struct {
 	// is slower than consensus messages; a slow one also leaves validators that missed a decision
 	// running rounds at the old height, where a locking bug shows.
 	syncDelay int64
+	progress  int64 // virtual ms of the last height first decided
 	// manual, when set, replaces the random network and driver timing with a script's explicit steps
 	// (the scenario tests): messages wait in manual.pending until the script delivers them.
 	manual *manual
@@ -185,7 +186,7 @@ func newSim(cfg Config) *sim {
 		nd := &node{id: i, behaviour: behaviours[i], signer: s.signers[i], coalition: s.rng.IntN(4) > 0}
 		s.nodes = append(s.nodes, nd)
 		if nd.behaviour != Silent {
-			nd.fs = newFS()
+			nd.fs = s.newFS()
 			s.start(nd)
 		}
 	}
@@ -242,6 +243,9 @@ func (s *sim) violate(kind, format string, args ...any) {
 	s.trace("VIOLATION %s", v)
 }
 
+// tracing reports whether trace lines go anywhere; callers whose arguments cost something check it.
+func (s *sim) tracing() bool { return s.manual != nil || s.cfg.Trace != nil }
+
 func (s *sim) trace(format string, args ...any) {
 	if s.manual != nil {
 		s.manual.out = fmt.Appendf(s.manual.out, format+"\n", args...)
@@ -257,9 +261,9 @@ func (s *sim) trace(format string, args ...any) {
 func (s *sim) run() {
 	for len(s.res.Violations) == 0 && !s.done() {
 		t, ok := s.nextTime()
-		if !ok || t > s.gst+stallLimit {
-			s.now = max(s.now, s.gst+stallLimit)
-			s.violate("liveness", "no progress: lowest honest height %d, target %d, %ds after GST; %s", s.lowestHonest(), s.target, stallLimit/1000, s.statuses())
+		if since := max(s.gst, s.progress); !ok || t > since+stallLimit {
+			s.now = max(s.now, since+stallLimit)
+			s.violate("liveness", "no progress: lowest honest height %d, target %d, nothing decided for %ds after GST; %s", s.lowestHonest(), s.target, stallLimit/1000, s.statuses())
 			break
 		}
 		s.advance(t)
@@ -343,7 +347,9 @@ func (s *sim) handle(e event) {
 			}
 			s.res.Steps++
 			err = nd.core.Step(m)
-			s.trace("v%d <- v%d sync %s: %v", e.to, e.from, s.describe(m), errString(err))
+			if s.tracing() {
+				s.trace("v%d <- v%d sync %s: %v", e.to, e.from, s.describe(m), errString(err))
+			}
 			s.drain(nd)
 		}
 	case evPropose:
@@ -360,7 +366,9 @@ func (s *sim) handle(e event) {
 			txs[i] = s.randBytes(8 + s.rng.IntN(56))
 		}
 		err := nd.core.Propose(e.height, e.round, consensus.Payload{Time: max(s.now*1e6, nd.minTime), AppHash: nd.appHash, Txs: txs})
-		s.trace("v%d proposes h=%d r=%d: %v", e.to, e.height, e.round, errString(err))
+		if s.tracing() {
+			s.trace("v%d proposes h=%d r=%d: %v", e.to, e.height, e.round, errString(err))
+		}
 		s.drain(nd)
 	case evCrash:
 		nd := s.nodes[e.to]
@@ -434,7 +442,9 @@ func (s *sim) deliver(e event) {
 	}
 	s.res.Steps++
 	err = nd.core.Step(m)
-	s.trace("v%d <- v%d %s: %v", e.to, e.from, s.describe(m), errString(err))
+	if s.tracing() {
+		s.trace("v%d <- v%d %s: %v", e.to, e.from, s.describe(m), errString(err))
+	}
 	if e.junk && err == nil {
 		s.violate("junk_accepted", "v%d accepted garbage from v%d: %s", e.to, e.from, s.describe(m))
 	}

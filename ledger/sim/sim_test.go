@@ -26,11 +26,11 @@ type simCase struct {
 }
 
 // ciMatrix is what `go test ./ledger/sim` runs: every fault kind together at 4, 7 and 10 validators,
-// each fault kind alone, and Byzantine validators on a healthy network. 3,300 seeds.
+// each fault kind alone, and Byzantine validators on a healthy network. 4,000 seeds.
 var ciMatrix = []simCase{
-	{4, AllFaults, 1200}, {7, AllFaults, 700}, {10, AllFaults, 400},
+	{4, AllFaults, 1500}, {7, AllFaults, 1000}, {10, AllFaults, 600},
 	{4, Drop, 100}, {4, Delay, 100}, {4, Dup, 100}, {4, Reorder, 100}, {4, Partition, 100}, {4, Crash, 100},
-	{7, 0, 200},
+	{7, 0, 300},
 }
 
 func matrix(t *testing.T) []simCase {
