@@ -135,7 +135,6 @@ func (c *checker) decided(nd *node, d *consensus.Decision) {
 	c.checkCertificate(nd, d)
 	c.decisions[h] = d.Hash
 	s.res.CommitTimes = append(s.res.CommitTimes, s.now)
-	s.progress = s.now
 	if s.healed && s.cfg.Faults != 0 {
 		rounds := int(d.Certificate.Round) - int(c.roundAtGST[h]) + 1
 		rounds = max(rounds, 1)

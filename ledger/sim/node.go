@@ -147,10 +147,10 @@ func (s *sim) drain(nd *node) {
 		for _, m := range rd.Messages {
 			s.sendOwn(nd, m)
 		}
-		if ss := rd.SignState; ss != nil && rd.Lock != nil && nd.behaviour == Honest && s.cfg.Faults&Crash != 0 &&
-			!s.healed && s.manual == nil && s.rng.IntN(3) == 0 {
+		if rd.Lock != nil && nd.behaviour == Honest && s.cfg.Faults&Crash != 0 && s.manual == nil &&
+			s.now+60 < s.gst && s.rng.IntN(3) == 0 {
 			// A targeted crash: right after locking, the moment a validator that forgot its lock on
-			// restart would be dangerous.
+			// restart would be dangerous. Like every crash, it ends before GST.
 			at := s.now + s.rng.Int64N(5)
 			s.q.push(event{at: at, kind: evCrash, to: nd.id})
 			s.q.push(event{at: min(at+50+s.rng.Int64N(1000), s.gst), kind: evRestart, to: nd.id})
@@ -171,6 +171,9 @@ func (s *sim) drain(nd *node) {
 			nd.appHash = next
 			nd.committed = d.Block.Header.Height
 			nd.minTime = d.Block.Header.Time + 1
+			if low := s.lowestHonest(); low > s.low {
+				s.low, s.progress = low, s.now
+			}
 		}
 		for i := range rd.Evidence {
 			e := &rd.Evidence[i]

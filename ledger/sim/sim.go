@@ -116,7 +116,8 @@ type sim struct {
 	// is slower than consensus messages; a slow one also leaves validators that missed a decision
 	// running rounds at the old height, where a locking bug shows.
 	syncDelay int64
-	progress  int64 // virtual ms of the last height first decided
+	low       uint64 // the lowest height every honest validator has committed
+	progress  int64  // virtual ms at which low last grew
 	// manual, when set, replaces the random network and driver timing with a script's explicit steps
 	// (the scenario tests): messages wait in manual.pending until the script delivers them.
 	manual *manual
@@ -263,7 +264,7 @@ func (s *sim) run() {
 		t, ok := s.nextTime()
 		if since := max(s.gst, s.progress); !ok || t > since+stallLimit {
 			s.now = max(s.now, since+stallLimit)
-			s.violate("liveness", "no progress: lowest honest height %d, target %d, nothing decided for %ds after GST; %s", s.lowestHonest(), s.target, stallLimit/1000, s.statuses())
+			s.violate("liveness", "no progress: the lowest honest validator stayed at height %d (target %d) for %ds after GST; %s", s.lowestHonest(), s.target, stallLimit/1000, s.statuses())
 			break
 		}
 		s.advance(t)
@@ -372,7 +373,7 @@ func (s *sim) handle(e event) {
 		s.drain(nd)
 	case evCrash:
 		nd := s.nodes[e.to]
-		if nd.behaviour != Honest || !nd.up {
+		if nd.behaviour != Honest || !nd.up || s.healed {
 			return
 		}
 		s.res.Crashes++
