@@ -44,6 +44,7 @@ func newRootCmd() *cobra.Command {
 		newWorkersCmd(),
 		newDebugCmd(),
 		newBenchCmd(),
+		newSimCmd(),
 		newAttributionCmd(),
 		newVersionCmd(),
 	)
