@@ -107,6 +107,12 @@ type Network struct {
 	seqMu   sync.Mutex
 	lastSeq uint64
 
+	// labels maps the topics this node joined to their metric labels (a bounded set).
+	labels struct {
+		sync.RWMutex
+		m map[string]string
+	}
+
 	scoresMu      sync.Mutex
 	scores        Scores
 	scoresUpdated chan struct{} // closed and replaced at every snapshot
@@ -139,16 +145,11 @@ func New(h host.Host, cat *catalog.Catalog, cfg Config) (*Network, error) {
 
 		scoresUpdated: make(chan struct{}),
 	}
-	labels := map[string]string{}
+	n.labels.m = map[string]string{}
 	for _, k := range announce.Kinds() {
-		labels[TopicName(cfg.Network, k)] = TopicShortName(TopicName(cfg.Network, k))
+		n.labels.m[TopicName(cfg.Network, k)] = TopicShortName(TopicName(cfg.Network, k))
 	}
-	n.tracer = newTracer(cfg.Registry, cfg.Log, n.decodeForTrace, func(topic string) string {
-		if l, ok := labels[topic]; ok {
-			return l
-		}
-		return "other"
-	}, cfg.TraceFile)
+	n.tracer = newTracer(cfg.Registry, cfg.Log, n.decodeForTrace, n.label, cfg.TraceFile)
 
 	var err error
 	dhtOpts := []dht.Option{
@@ -168,7 +169,7 @@ func New(h host.Host, cat *catalog.Catalog, cfg Config) (*Network, error) {
 
 	ctx, cancel := context.WithCancel(context.Background())
 	n.cancel = cancel
-	n.ps, err = pubsub.NewGossipSub(ctx, h, n.gossipOptions(labels)...)
+	n.ps, err = pubsub.NewGossipSub(ctx, h, n.gossipOptions()...)
 	if err != nil {
 		n.Close()
 		return nil, fmt.Errorf("p2p: gossipsub: %w", err)
@@ -219,8 +220,8 @@ func MessageID(data []byte) string {
 	return string(id[:])
 }
 
-func (n *Network) gossipOptions(labels map[string]string) []pubsub.Option {
-	params, thresholds := scoreParams(labels)
+func (n *Network) gossipOptions() []pubsub.Option {
+	params, thresholds := scoreParams(n.labels.m)
 	return []pubsub.Option{
 		pubsub.WithMessageSignaturePolicy(pubsub.StrictSign),
 		pubsub.WithMessageIdFn(func(m *pubsubpb.Message) string { return MessageID(m.Data) }),
@@ -235,6 +236,16 @@ func (n *Network) gossipOptions(labels map[string]string) []pubsub.Option {
 	}
 }
 
+// label is the metric label of a topic: its short name when this node joined it, else "other".
+func (n *Network) label(topic string) string {
+	n.labels.RLock()
+	defer n.labels.RUnlock()
+	if l, ok := n.labels.m[topic]; ok {
+		return l
+	}
+	return "other"
+}
+
 // scoreParams: invalid messages cost a peer dearly (one takes it to the gossip threshold, three to the
 // graylist), decaying to nothing over about ten minutes; first deliveries earn a little; time in the mesh a
 // little more. Mesh delivery rates are not scored: announcements are sparse, and an honest quiet mesh member
@@ -243,18 +254,7 @@ func scoreParams(labels map[string]string) (*pubsub.PeerScoreParams, *pubsub.Pee
 	const decayInterval = time.Second
 	topics := map[string]*pubsub.TopicScoreParams{}
 	for name := range labels {
-		topics[name] = &pubsub.TopicScoreParams{
-			SkipAtomicValidation:           true,
-			TopicWeight:                    1,
-			TimeInMeshWeight:               0.01,
-			TimeInMeshQuantum:              time.Second,
-			TimeInMeshCap:                  300,
-			FirstMessageDeliveriesWeight:   0.5,
-			FirstMessageDeliveriesDecay:    pubsub.ScoreParameterDecayWithBase(10*time.Minute, decayInterval, 0.01),
-			FirstMessageDeliveriesCap:      20,
-			InvalidMessageDeliveriesWeight: -10,
-			InvalidMessageDeliveriesDecay:  pubsub.ScoreParameterDecayWithBase(10*time.Minute, decayInterval, 0.01),
-		}
+		topics[name] = topicScoreParams()
 	}
 	params := &pubsub.PeerScoreParams{
 		SkipAtomicValidation:      true,
@@ -277,6 +277,22 @@ func scoreParams(labels map[string]string) (*pubsub.PeerScoreParams, *pubsub.Pee
 		OpportunisticGraftThreshold: 3,
 	}
 	return params, thresholds
+}
+
+func topicScoreParams() *pubsub.TopicScoreParams {
+	const decayInterval = time.Second
+	return &pubsub.TopicScoreParams{
+		SkipAtomicValidation:           true,
+		TopicWeight:                    1,
+		TimeInMeshWeight:               0.01,
+		TimeInMeshQuantum:              time.Second,
+		TimeInMeshCap:                  300,
+		FirstMessageDeliveriesWeight:   0.5,
+		FirstMessageDeliveriesDecay:    pubsub.ScoreParameterDecayWithBase(10*time.Minute, decayInterval, 0.01),
+		FirstMessageDeliveriesCap:      20,
+		InvalidMessageDeliveriesWeight: -10,
+		InvalidMessageDeliveriesDecay:  pubsub.ScoreParameterDecayWithBase(10*time.Minute, decayInterval, 0.01),
+	}
 }
 
 // rejection is what a validator leaves in Message.ValidatorData when it refuses a message, so the tracer can
@@ -329,6 +345,8 @@ func (n *Network) decodeForTrace(vdata any) any {
 			return d.view
 		}
 		return map[string]string{"error": d.err.Error()}
+	case interface{ TraceView() any }: // what a JoinTopic validator decoded
+		return d.TraceView()
 	}
 	return nil
 }

@@ -1,0 +1,547 @@
+// Package ledger runs a node's part of the replicated ledger: the consensus core (as a validator, or as an
+// observer when the node's key is not in the validator set), fed by the network and a real clock; the store,
+// written before anything leaves the process; the application, to which committed blocks are applied; the
+// mempool, from which proposals are built; block sync, for a node that is behind or follows the chain
+// without voting; and the gossip of transactions.
+//
+// One goroutine, Driver.Run's main loop, owns the consensus core and is the only writer of the store and
+// the application. Everything else talks to it through channels or reads snapshots.
+//
+// Decisions where the design is silent:
+//   - Consensus messages travel on direct streams between validators (/shoulders/consensus/1), not on a
+//     gossip topic: with a handful of validators all talking to all, a stream per pair is the shortest path,
+//     with no relaying and no second signature per message.
+//   - Block sync (/shoulders/sync/1) fetches commits (block and certificate) in bulk and steps them into the
+//     same core, so a synced block is checked and applied exactly as a block decided live. Observers follow
+//     the chain with long polls; validators sync when they hear of heights they have not reached.
+//   - A block's transactions must all carry valid signatures (the application refuses a proposal otherwise),
+//     so a certified block never holds a forged transaction; other failures (nonce, balance) are recorded
+//     per transaction and change nothing.
+//   - The proposer proposes at once when it has transactions and MinBlockInterval has passed since the
+//     last block, and an empty block after EmptyBlockInterval otherwise: no fixed commit delay, no flood
+//     of tiny blocks.
+package ledger
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/shouldersnet/shoulders/ledger/consensus"
+	"github.com/shouldersnet/shoulders/ledger/store"
+)
+
+// App is the replicated application as the driver uses it.
+type App interface {
+	// AppHash is the state hash after the last committed block.
+	AppHash() consensus.Hash
+	// ValidateBlock is the application's part of deciding whether a proposed block is valid: its
+	// transactions decode, fit the limits and carry valid signatures, and its AppHash is AppHash().
+	ValidateBlock(b *consensus.Block) error
+	// Execute runs a decided block on the committed state. Readers see nothing of it until Commit.
+	Execute(b *consensus.Block, proposer consensus.PublicKey) (Executed, error)
+	// Commit makes an executed block visible, once its store batch has synced.
+	Commit(Executed)
+}
+
+// Executed is a block the application ran.
+type Executed interface {
+	// Write adds the application's changes to the height's store batch.
+	Write(*store.Batch) error
+	// Txs are the hashes of the block's transactions, in order, with their result.
+	Txs() []TxOutcome
+}
+
+// TxOutcome is what became of one transaction of a committed block.
+type TxOutcome struct {
+	Hash   [32]byte
+	Height uint64
+	Index  int
+	OK     bool
+	Reason string // why it changed nothing, when !OK
+}
+
+// Mempool is where transactions wait for a block.
+type Mempool interface {
+	// Reap returns transactions for a block, at most maxTxs and maxBytes in all.
+	Reap(maxTxs, maxBytes int) [][]byte
+	// Len is how many transactions wait.
+	Len() int
+	// Added returns a channel closed at the next admission.
+	Added() <-chan struct{}
+	// Committed removes a committed block's transactions and re-checks the rest against the new state.
+	Committed(height uint64, txs []TxOutcome)
+}
+
+// Config is what a Driver needs.
+type Config struct {
+	Genesis *consensus.Genesis
+	Store   *store.Store
+	App     App
+	Mempool Mempool
+	Host    host.Host
+	// Signer signs this validator's votes; nil runs an observer.
+	Signer consensus.Signer
+	// Validators are the validators' peer IDs, in validator-set order.
+	Validators []peer.ID
+	// FindPeer looks up a validator's addresses when the host has none (the DHT); may be nil.
+	FindPeer func(context.Context, peer.ID) (peer.AddrInfo, error)
+	Log      *slog.Logger
+
+	MaxBlockTxs        int           // default 10,000
+	MaxBlockBytes      int           // default 4 MiB
+	MinBlockInterval   time.Duration // default 20ms
+	EmptyBlockInterval time.Duration // default 500ms
+	// Consensus overrides the core's timing (Tick, timeouts); zero fields keep the core's defaults.
+	Consensus consensus.Config
+}
+
+func (c *Config) defaults() {
+	if c.MaxBlockTxs == 0 {
+		c.MaxBlockTxs = 10_000
+	}
+	if c.MaxBlockBytes == 0 {
+		c.MaxBlockBytes = 4 << 20
+	}
+	if c.MinBlockInterval == 0 {
+		c.MinBlockInterval = 20 * time.Millisecond
+	}
+	if c.EmptyBlockInterval == 0 {
+		c.EmptyBlockInterval = 500 * time.Millisecond
+	}
+	if c.Log == nil {
+		c.Log = slog.Default()
+	}
+}
+
+// Driver runs the ledger for one node.
+type Driver struct {
+	cfg     Config
+	ccfg    consensus.Config
+	core    *consensus.Core
+	tr      *transport
+	syncSrv *syncServer
+	heights *heightNotifier
+	synced  chan *consensus.Commit // commits fetched by sync, for the main loop
+	behind  chan uint64            // heights heard of that this node has not reached, for the syncer
+
+	// Owned by the main loop.
+	request    *consensus.ProposalRequest // a proposal the core waits for
+	lastCommit time.Time
+
+	mu struct {
+		sync.Mutex
+		status  Status
+		waiters map[[32]byte][]chan TxOutcome
+	}
+}
+
+// Status is a snapshot of the driver, for the API.
+type Status struct {
+	Height        uint64          `json:"height"`
+	AppHash       string          `json:"app_hash"`
+	LastBlockHash string          `json:"last_block_hash"`
+	LastBlockTime time.Time       `json:"last_block_time"`
+	Validator     bool            `json:"validator"`
+	Round         int32           `json:"round"`
+	Step          string          `json:"step"`
+	Validators    []ValidatorView `json:"validators"`
+	Mempool       int             `json:"mempool"`
+	Counters      map[string]uint64
+}
+
+// ValidatorView is one validator as the API shows it.
+type ValidatorView struct {
+	Address string `json:"address"`
+	Power   int64  `json:"power"`
+}
+
+// New builds a driver on a store initialised with the genesis (it initialises an empty one).
+func New(cfg Config) (*Driver, error) {
+	cfg.defaults()
+	if cfg.Store.Height() == 0 {
+		if _, err := cfg.Store.Genesis(); errors.Is(err, store.ErrGenesis) || errors.Is(err, store.ErrNotFound) {
+			if err := cfg.Store.Init(cfg.Genesis); err != nil {
+				return nil, err
+			}
+		}
+	}
+	st, err := cfg.Store.State()
+	if err != nil {
+		return nil, err
+	}
+	ccfg := cfg.Consensus
+	ccfg.ChainID = cfg.Genesis.ChainID
+	ccfg.Signer = cfg.Signer
+	ccfg.Verifier = consensus.Ed25519Verifier{}
+	ccfg.ValidateBlock = cfg.App.ValidateBlock
+	core, err := consensus.New(ccfg, st)
+	if err != nil {
+		return nil, err
+	}
+	d := &Driver{
+		cfg:     cfg,
+		ccfg:    ccfg,
+		core:    core,
+		heights: newHeightNotifier(),
+		synced:  make(chan *consensus.Commit, syncMaxCommits),
+		behind:  make(chan uint64, 1),
+	}
+	d.tr = newTransport(cfg.Host, cfg.Validators, cfg.FindPeer, cfg.Log.With("component", "consensus-transport"))
+	d.syncSrv = newSyncServer(cfg.Store, d.heights)
+	d.mu.waiters = make(map[[32]byte][]chan TxOutcome)
+	d.updateStatus()
+	return d, nil
+}
+
+// Run runs the ledger until ctx ends.
+func (d *Driver) Run(ctx context.Context) error {
+	d.cfg.Host.SetStreamHandler(SyncProtocol, d.syncSrv.handle)
+	defer d.cfg.Host.RemoveStreamHandler(SyncProtocol)
+	g, ctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return d.tr.run(ctx) })
+	g.Go(func() error { return d.syncer(ctx) })
+	g.Go(func() error { return d.loop(ctx) })
+	return g.Wait()
+}
+
+// tick is the real time one consensus tick stands for.
+func (d *Driver) tick() time.Duration {
+	if d.ccfg.Tick > 0 {
+		return d.ccfg.Tick
+	}
+	return 10 * time.Millisecond
+}
+
+// loop is the one goroutine that owns the core: it steps messages and commits into it, ticks it with real
+// time, answers its proposal requests, and drains its Ready after every input.
+func (d *Driver) loop(ctx context.Context) error {
+	tick := d.tick()
+	lastTick := time.Now()
+	timer := time.NewTimer(tick)
+	defer timer.Stop()
+	d.lastCommit = time.Now()
+	if err := d.drain(); err != nil {
+		return err
+	}
+	for {
+		// Sleep until the core's next deadline, a proposal can be made, or input arrives.
+		wake := tick
+		if t, armed := d.core.TicksToDeadline(); armed {
+			wake = max(time.Duration(t)*tick, time.Millisecond)
+		}
+		var added <-chan struct{}
+		if d.request != nil {
+			added = d.cfg.Mempool.Added()
+			wake = min(wake, max(d.proposeAt().Sub(time.Now()), 0))
+		}
+		timer.Reset(wake)
+		select {
+		case <-ctx.Done():
+			return nil
+		case in := <-d.tr.inbox:
+			d.step(in.msg, in.from)
+		case c := <-d.synced:
+			d.step(c, "")
+		case <-added:
+		case <-timer.C:
+		}
+		if !timer.Stop() {
+			select {
+			case <-timer.C:
+			default:
+			}
+		}
+		for now := time.Now(); now.Sub(lastTick) >= tick; lastTick = lastTick.Add(tick) {
+			d.core.Tick()
+		}
+		if err := d.drain(); err != nil {
+			return err
+		}
+		if err := d.maybePropose(); err != nil {
+			return err
+		}
+	}
+}
+
+func (d *Driver) step(m consensus.Message, from peer.ID) {
+	err := d.core.Step(m)
+	if errors.Is(err, consensus.ErrFutureHeight) {
+		// Someone is ahead: sync up to it.
+		select {
+		case d.behind <- heightOf(m):
+		default:
+		}
+	}
+}
+
+func heightOf(m consensus.Message) uint64 {
+	switch m := m.(type) {
+	case *consensus.Vote:
+		return m.Height
+	case *consensus.Proposal:
+		return m.Height
+	case *consensus.Commit:
+		return m.Block.Header.Height
+	}
+	return 0
+}
+
+// drain handles the core's Ready as the core's contract says: persist (synced), send, apply, Advance.
+func (d *Driver) drain() error {
+	for d.core.HasReady() {
+		rd := d.core.Ready()
+		var executed Executed
+		if dec := rd.Decided; dec != nil {
+			proposer := d.core.Validators().Validator(int(dec.Block.Header.Proposer)).PubKey
+			var err error
+			executed, err = d.cfg.App.Execute(dec.Block, proposer)
+			if err != nil {
+				return fmt.Errorf("ledger: executing height %d: %w", dec.Block.Header.Height, err)
+			}
+			if err := d.cfg.Store.CommitHeight(dec, rd.SignState, executed.Write); err != nil {
+				return fmt.Errorf("ledger: committing height %d: %w", dec.Block.Header.Height, err)
+			}
+		} else if rd.SignState != nil {
+			if err := d.cfg.Store.SaveSignState(rd.SignState, rd.Lock); err != nil {
+				return fmt.Errorf("ledger: saving the signer's state: %w", err)
+			}
+		}
+		for _, m := range rd.Messages {
+			d.tr.broadcast(m)
+		}
+		if dec := rd.Decided; dec != nil {
+			d.cfg.App.Commit(executed)
+			d.cfg.Mempool.Committed(dec.Block.Header.Height, executed.Txs())
+			d.lastCommit = time.Now()
+			d.notifyWaiters(executed.Txs())
+			d.heights.notify()
+		}
+		for _, e := range rd.Evidence {
+			d.cfg.Log.Warn("evidence of equivocation", "validator", e.Validator, "height", e.Height, "round", e.Round, "step", e.Step)
+		}
+		if rq := rd.ProposalRequest; rq != nil {
+			r := *rq
+			d.request = &r
+		}
+		for _, lag := range rd.Lagging {
+			d.sendCommits(lag)
+		}
+		d.core.Advance()
+	}
+	d.updateStatus()
+	return nil
+}
+
+// sendCommits sends a lagging validator the commits from the height it is at, a bounded number at a time
+// (it asks for more by block sync if it needs them).
+func (d *Driver) sendCommits(lag consensus.Lag) {
+	if int(lag.Validator) >= len(d.cfg.Validators) {
+		return
+	}
+	to := d.cfg.Validators[lag.Validator]
+	for h := lag.Height; h <= d.cfg.Store.Height() && h < lag.Height+4; h++ {
+		c, err := d.cfg.Store.Commit(h)
+		if err != nil {
+			return
+		}
+		d.tr.sendTo(to, c)
+	}
+}
+
+// proposeAt is when a pending proposal may be made: MinBlockInterval after the last commit if transactions
+// wait, EmptyBlockInterval after it if none do.
+func (d *Driver) proposeAt() time.Time {
+	if d.cfg.Mempool.Len() > 0 {
+		return d.lastCommit.Add(d.cfg.MinBlockInterval)
+	}
+	return d.lastCommit.Add(d.cfg.EmptyBlockInterval)
+}
+
+func (d *Driver) maybePropose() error {
+	rq := d.request
+	if rq == nil {
+		return nil
+	}
+	if st := d.core.Status(); st.Height != rq.Height || st.Round != rq.Round {
+		d.request = nil // the round moved on without us
+		return nil
+	}
+	now := time.Now()
+	full := d.cfg.Mempool.Len() >= d.cfg.MaxBlockTxs
+	if !full && now.Before(d.proposeAt()) {
+		return nil
+	}
+	d.request = nil
+	payload := consensus.Payload{
+		Time:    max(now.UnixNano(), rq.MinTime),
+		AppHash: d.cfg.App.AppHash(),
+		Txs:     d.cfg.Mempool.Reap(d.cfg.MaxBlockTxs, d.cfg.MaxBlockBytes),
+	}
+	if err := d.core.Propose(rq.Height, rq.Round, payload); err != nil {
+		d.cfg.Log.Debug("proposal refused by the core", "height", rq.Height, "round", rq.Round, "err", err)
+		return nil
+	}
+	return d.drain()
+}
+
+// syncer fetches commits this node lacks. An observer follows the chain for ever (a long poll on a
+// validator); a validator asks once at start, keeps fetching while a peer is ahead of it, and otherwise waits
+// until it hears of a height it has not reached.
+func (d *Driver) syncer(ctx context.Context) error {
+	observer := d.cfg.Signer == nil || d.core.Status().Self < 0
+	for ctx.Err() == nil {
+		wait := time.Duration(0)
+		if observer {
+			wait = 5 * time.Second
+		}
+		height, err := d.fetch(ctx, wait)
+		switch {
+		case err != nil:
+			select {
+			case <-ctx.Done():
+			case <-time.After(time.Second):
+			}
+		case observer || height > d.cfg.Store.Height():
+			// keep going
+		default:
+			select {
+			case <-ctx.Done():
+			case <-d.behind:
+			}
+		}
+	}
+	return nil
+}
+
+// fetch asks one validator after another (a different one first each time) for the commits after this
+// node's height, queues them for the main loop and waits until they are applied. It returns the committed
+// height of the validator that answered.
+func (d *Driver) fetch(ctx context.Context, wait time.Duration) (uint64, error) {
+	n := len(d.cfg.Validators)
+	start := int(d.cfg.Store.Height()) % max(n, 1)
+	for i := range n {
+		p := d.cfg.Validators[(start+i)%n]
+		if p == d.cfg.Host.ID() {
+			continue
+		}
+		next := d.cfg.Store.Height() + 1
+		height, commits, err := fetchCommits(ctx, d.cfg.Host, p, next, syncMaxCommits, wait)
+		if err != nil && len(commits) == 0 {
+			continue
+		}
+		for _, c := range commits {
+			select {
+			case d.synced <- c:
+			case <-ctx.Done():
+				return height, ctx.Err()
+			}
+		}
+		// Wait until the main loop applied them (or decided them live), so the next request starts where
+		// this one ended; commits the core refused leave the height short, and the next peer is asked.
+		want := next + uint64(len(commits)) - 1
+		deadline := time.NewTimer(5 * time.Second)
+		for d.cfg.Store.Height() < want {
+			changed := d.heights.changed()
+			if d.cfg.Store.Height() >= want {
+				break
+			}
+			select {
+			case <-changed:
+			case <-ctx.Done():
+				deadline.Stop()
+				return height, ctx.Err()
+			case <-deadline.C:
+				want = 0 // give up on this peer's commits
+			}
+		}
+		deadline.Stop()
+		if d.cfg.Store.Height() >= next+uint64(len(commits))-1 {
+			return height, nil
+		}
+	}
+	return 0, errNoPeer
+}
+
+func (d *Driver) notifyWaiters(txs []TxOutcome) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for _, tx := range txs {
+		for _, ch := range d.mu.waiters[tx.Hash] {
+			ch <- tx
+		}
+		delete(d.mu.waiters, tx.Hash)
+	}
+}
+
+// WaitTx waits until the transaction with hash is committed (or ctx ends) and returns its outcome.
+func (d *Driver) WaitTx(ctx context.Context, hash [32]byte) (TxOutcome, error) {
+	ch := make(chan TxOutcome, 1)
+	d.mu.Lock()
+	d.mu.waiters[hash] = append(d.mu.waiters[hash], ch)
+	d.mu.Unlock()
+	select {
+	case o := <-ch:
+		return o, nil
+	case <-ctx.Done():
+		d.mu.Lock()
+		list := d.mu.waiters[hash]
+		for i, c := range list {
+			if c == ch {
+				d.mu.waiters[hash] = append(list[:i], list[i+1:]...)
+				break
+			}
+		}
+		if len(d.mu.waiters[hash]) == 0 {
+			delete(d.mu.waiters, hash)
+		}
+		d.mu.Unlock()
+		return TxOutcome{}, ctx.Err()
+	}
+}
+
+func (d *Driver) updateStatus() {
+	st := d.core.Status()
+	s := Status{
+		Height:    d.cfg.Store.Height(),
+		AppHash:   d.cfg.App.AppHash().String(),
+		Validator: st.Self >= 0,
+		Round:     st.Round,
+		Step:      st.Step.String(),
+		Mempool:   d.cfg.Mempool.Len(),
+	}
+	if s.Height > 0 {
+		if b, err := d.cfg.Store.Block(s.Height); err == nil {
+			s.LastBlockHash = b.Hash().String()
+			s.LastBlockTime = time.Unix(0, b.Header.Time).UTC()
+		}
+	}
+	vals := d.core.Validators()
+	for i := range vals.Len() {
+		addr := ""
+		if i < len(d.cfg.Validators) {
+			addr = d.cfg.Validators[i].String()
+		}
+		s.Validators = append(s.Validators, ValidatorView{Address: addr, Power: vals.Validator(i).Power})
+	}
+	d.mu.Lock()
+	d.mu.status = s
+	d.mu.Unlock()
+}
+
+// Status returns a snapshot of the driver.
+func (d *Driver) Status() Status {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.mu.status
+}
+
+// Heights returns a channel closed at the next committed height.
+func (d *Driver) Heights() <-chan struct{} { return d.heights.changed() }
