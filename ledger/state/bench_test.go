@@ -57,8 +57,11 @@ func BenchmarkVerify(b *testing.B) {
 		}
 		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N), "ns/sig")
 	})
-	for _, size := range []int{16, 64, 256, 1024} {
-		for _, senders := range []int{size, 10} {
+	for _, size := range []int{16, 64, 128, 256, 1024} {
+		for _, senders := range []int{size, 100, 10} {
+			if senders > size {
+				continue
+			}
 			txs := signedTxs(b, size, senders)
 			b.Run(fmt.Sprintf("batch=%d/senders=%d", size, senders), func(b *testing.B) {
 				for i := 0; i < b.N; i++ {

@@ -1,8 +1,10 @@
 package state
 
 import (
+	"bytes"
 	"crypto/rand"
 	"crypto/sha512"
+	"slices"
 
 	"filippo.io/edwards25519"
 	"github.com/hdevalence/ed25519consensus"
@@ -33,10 +35,10 @@ func badSignature(t *Tx) *Error {
 }
 
 // VerifyBatch checks the signatures of txs and returns one result per transaction (nil or an *Error with
-// CodeBadSignature), in order. Transactions already verified are skipped. The rest are checked together
-// with one multiscalar multiplication (see batchVerify): several times cheaper per signature than Verify
-// for blocks of hundreds. Only when a batch fails does it split the batch in halves, recursively, to find
-// the bad ones; a batch with one bad signature among n costs about two batches of n.
+// CodeBadSignature), in order. Transactions already verified are skipped. The rest are sorted by sender and
+// checked in batches of up to batchSize, each with one multiscalar multiplication (see batchVerify): per signature, about half the cost of Verify when
+// every sender differs, a quarter or less when few senders sign many. Only when a batch fails does it split it in halves, recursively, to find the
+// bad ones: one bad signature costs about three batches (n, then n/2 + n/2, n/4 + n/4, ...).
 func VerifyBatch(txs []*Tx) []error {
 	errs := make([]error, len(txs))
 	todo := make([]*Tx, 0, len(txs))
@@ -45,7 +47,15 @@ func VerifyBatch(txs []*Tx) []error {
 			todo = append(todo, t)
 		}
 	}
-	verifySplit(todo)
+	if len(todo) > batchSize {
+		// Chunks of one sender's signatures share the most work.
+		slices.SortStableFunc(todo, func(a, b *Tx) int { return bytes.Compare(a.Sender[:], b.Sender[:]) })
+	}
+	for len(todo) > 0 {
+		n := min(len(todo), batchSize)
+		verifySplit(todo[:n])
+		todo = todo[n:]
+	}
 	for i, t := range txs {
 		if !t.verified.Load() {
 			errs[i] = badSignature(t)
@@ -53,6 +63,12 @@ func VerifyBatch(txs []*Tx) []error {
 	}
 	return errs
 }
+
+// batchSize is the most signatures checked in one batch. The cost per signature falls steeply up to about 64
+// and is flat beyond (batches of 128 and of 1,024 cost the same per signature on the development machine),
+// so larger batches buy nothing, while smaller ones bound what a bad signature costs: the split below works
+// within one batch.
+const batchSize = 128
 
 // verifySplit marks the valid signatures among txs as verified.
 func verifySplit(txs []*Tx) {
