@@ -35,57 +35,17 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/shouldersnet/shoulders/ledger/consensus"
+	"github.com/shouldersnet/shoulders/ledger/mempool"
+	"github.com/shouldersnet/shoulders/ledger/state"
 	"github.com/shouldersnet/shoulders/ledger/store"
 )
-
-// App is the replicated application as the driver uses it.
-type App interface {
-	// AppHash is the state hash after the last committed block.
-	AppHash() consensus.Hash
-	// ValidateBlock is the application's part of deciding whether a proposed block is valid: its
-	// transactions decode, fit the limits and carry valid signatures, and its AppHash is AppHash().
-	ValidateBlock(b *consensus.Block) error
-	// Execute runs a decided block on the committed state. Readers see nothing of it until Commit.
-	Execute(b *consensus.Block, proposer consensus.PublicKey) (Executed, error)
-	// Commit makes an executed block visible, once its store batch has synced.
-	Commit(Executed)
-}
-
-// Executed is a block the application ran.
-type Executed interface {
-	// Write adds the application's changes to the height's store batch.
-	Write(*store.Batch) error
-	// Txs are the hashes of the block's transactions, in order, with their result.
-	Txs() []TxOutcome
-}
-
-// TxOutcome is what became of one transaction of a committed block.
-type TxOutcome struct {
-	Hash   [32]byte
-	Height uint64
-	Index  int
-	OK     bool
-	Reason string // why it changed nothing, when !OK
-}
-
-// Mempool is where transactions wait for a block.
-type Mempool interface {
-	// Reap returns transactions for a block, at most maxTxs and maxBytes in all.
-	Reap(maxTxs, maxBytes int) [][]byte
-	// Len is how many transactions wait.
-	Len() int
-	// Added returns a channel closed at the next admission.
-	Added() <-chan struct{}
-	// Committed removes a committed block's transactions and re-checks the rest against the new state.
-	Committed(height uint64, txs []TxOutcome)
-}
 
 // Config is what a Driver needs.
 type Config struct {
 	Genesis *consensus.Genesis
 	Store   *store.Store
-	App     App
-	Mempool Mempool
+	App     *state.App
+	Mempool *mempool.Mempool
 	Host    host.Host
 	// Signer signs this validator's votes; nil runs an observer.
 	Signer consensus.Signer
@@ -131,6 +91,7 @@ type Driver struct {
 	heights *heightNotifier
 	synced  chan *consensus.Commit // commits fetched by sync, for the main loop
 	behind  chan uint64            // heights heard of that this node has not reached, for the syncer
+	added   chan struct{}          // the mempool took transactions (a proposal may be due)
 
 	// Owned by the main loop.
 	request    *consensus.ProposalRequest // a proposal the core waits for
@@ -139,7 +100,7 @@ type Driver struct {
 	mu struct {
 		sync.Mutex
 		status  Status
-		waiters map[[32]byte][]chan TxOutcome
+		waiters map[state.Hash][]chan state.TxResult
 	}
 }
 
@@ -193,10 +154,11 @@ func New(cfg Config) (*Driver, error) {
 		heights: newHeightNotifier(),
 		synced:  make(chan *consensus.Commit, syncMaxCommits),
 		behind:  make(chan uint64, 1),
+		added:   make(chan struct{}, 1),
 	}
 	d.tr = newTransport(cfg.Host, cfg.Validators, cfg.FindPeer, cfg.Log.With("component", "consensus-transport"))
 	d.syncSrv = newSyncServer(cfg.Store, d.heights)
-	d.mu.waiters = make(map[[32]byte][]chan TxOutcome)
+	d.mu.waiters = make(map[state.Hash][]chan state.TxResult)
 	d.updateStatus()
 	return d, nil
 }
@@ -239,7 +201,7 @@ func (d *Driver) loop(ctx context.Context) error {
 		}
 		var added <-chan struct{}
 		if d.request != nil {
-			added = d.cfg.Mempool.Added()
+			added = d.added
 			wake = min(wake, max(d.proposeAt().Sub(time.Now()), 0))
 		}
 		timer.Reset(wake)
@@ -298,15 +260,16 @@ func heightOf(m consensus.Message) uint64 {
 func (d *Driver) drain() error {
 	for d.core.HasReady() {
 		rd := d.core.Ready()
-		var executed Executed
+		var executed *state.Result
 		if dec := rd.Decided; dec != nil {
-			proposer := d.core.Validators().Validator(int(dec.Block.Header.Proposer)).PubKey
+			proposer := state.Address(d.core.Validators().Validator(int(dec.Block.Header.Proposer)).PubKey)
 			var err error
-			executed, err = d.cfg.App.Execute(dec.Block, proposer)
+			executed, err = d.cfg.App.Execute(dec.Block, proposer, d.cfg.Mempool.Get)
 			if err != nil {
 				return fmt.Errorf("ledger: executing height %d: %w", dec.Block.Header.Height, err)
 			}
-			if err := d.cfg.Store.CommitHeight(dec, rd.SignState, executed.Write); err != nil {
+			err = d.cfg.Store.CommitHeight(dec, rd.SignState, func(b *store.Batch) error { return executed.Write(b.Set) })
+			if err != nil {
 				return fmt.Errorf("ledger: committing height %d: %w", dec.Block.Header.Height, err)
 			}
 		} else if rd.SignState != nil {
@@ -317,11 +280,15 @@ func (d *Driver) drain() error {
 		for _, m := range rd.Messages {
 			d.tr.broadcast(m)
 		}
-		if dec := rd.Decided; dec != nil {
-			d.cfg.App.Commit(executed)
-			d.cfg.Mempool.Committed(dec.Block.Header.Height, executed.Txs())
+		if rd.Decided != nil {
+			if err := d.cfg.App.Commit(executed); err != nil {
+				return fmt.Errorf("ledger: applying height %d: %w", executed.Height, err)
+			}
+			if err := d.cfg.Mempool.Update(executed); err != nil {
+				return fmt.Errorf("ledger: updating the mempool at height %d: %w", executed.Height, err)
+			}
 			d.lastCommit = time.Now()
-			d.notifyWaiters(executed.Txs())
+			d.notifyWaiters(executed.Txs)
 			d.heights.notify()
 		}
 		for _, e := range rd.Evidence {
@@ -380,11 +347,12 @@ func (d *Driver) maybePropose() error {
 		return nil
 	}
 	d.request = nil
-	payload := consensus.Payload{
-		Time:    max(now.UnixNano(), rq.MinTime),
-		AppHash: d.cfg.App.AppHash(),
-		Txs:     d.cfg.Mempool.Reap(d.cfg.MaxBlockTxs, d.cfg.MaxBlockBytes),
+	reaped := d.cfg.Mempool.Reap(d.cfg.MaxBlockTxs, d.cfg.MaxBlockBytes)
+	txs := make([][]byte, len(reaped))
+	for i, tx := range reaped {
+		txs[i] = tx.Bytes()
 	}
+	payload := consensus.Payload{Time: max(now.UnixNano(), rq.MinTime), AppHash: d.cfg.App.AppHash(), Txs: txs}
 	if err := d.core.Propose(rq.Height, rq.Round, payload); err != nil {
 		d.cfg.Log.Debug("proposal refused by the core", "height", rq.Height, "round", rq.Round, "err", err)
 		return nil
@@ -470,7 +438,15 @@ func (d *Driver) fetch(ctx context.Context, wait time.Duration) (uint64, error) 
 	return 0, errNoPeer
 }
 
-func (d *Driver) notifyWaiters(txs []TxOutcome) {
+// TxsAdded tells the driver the mempool took transactions, so a proposer waiting for some can go ahead.
+func (d *Driver) TxsAdded() {
+	select {
+	case d.added <- struct{}{}:
+	default:
+	}
+}
+
+func (d *Driver) notifyWaiters(txs []state.TxResult) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	for _, tx := range txs {
@@ -481,12 +457,17 @@ func (d *Driver) notifyWaiters(txs []TxOutcome) {
 	}
 }
 
-// WaitTx waits until the transaction with hash is committed (or ctx ends) and returns its outcome.
-func (d *Driver) WaitTx(ctx context.Context, hash [32]byte) (TxOutcome, error) {
-	ch := make(chan TxOutcome, 1)
+// Waiter registers interest in a transaction before it is submitted (so its commit cannot be missed); wait
+// returns its result once a block carries it, or ctx's error.
+func (d *Driver) Waiter(hash state.Hash) (wait func(ctx context.Context) (state.TxResult, error)) {
+	ch := make(chan state.TxResult, 1)
 	d.mu.Lock()
 	d.mu.waiters[hash] = append(d.mu.waiters[hash], ch)
 	d.mu.Unlock()
+	return func(ctx context.Context) (state.TxResult, error) { return d.waitTx(ctx, hash, ch) }
+}
+
+func (d *Driver) waitTx(ctx context.Context, hash state.Hash, ch chan state.TxResult) (state.TxResult, error) {
 	select {
 	case o := <-ch:
 		return o, nil
@@ -503,7 +484,7 @@ func (d *Driver) WaitTx(ctx context.Context, hash [32]byte) (TxOutcome, error) {
 			delete(d.mu.waiters, hash)
 		}
 		d.mu.Unlock()
-		return TxOutcome{}, ctx.Err()
+		return state.TxResult{}, ctx.Err()
 	}
 }
 

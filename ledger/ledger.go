@@ -1,0 +1,312 @@
+package ledger
+
+import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync/atomic"
+	"time"
+
+	"github.com/cockroachdb/pebble/v2/vfs"
+	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/shouldersnet/shoulders/ledger/consensus"
+	"github.com/shouldersnet/shoulders/ledger/mempool"
+	"github.com/shouldersnet/shoulders/ledger/state"
+	"github.com/shouldersnet/shoulders/ledger/store"
+	"github.com/shouldersnet/shoulders/p2p"
+)
+
+// Options is what Open needs.
+type Options struct {
+	// Dir is the store's directory.
+	Dir string
+	FS  vfs.FS // nil: the disk
+	// Genesis is the chain to join.
+	Genesis *Genesis
+	// Key is the node's key. A node whose key is in the validator set and that has the validator role
+	// (Validator) votes; any other node follows the chain as an observer.
+	Key       crypto.PrivKey
+	Validator bool
+	Net       *p2p.Network
+	Log       *slog.Logger
+	// Driver tunes block timing and consensus (zero fields take the defaults).
+	Driver Config
+}
+
+// Ledger is one node's ledger: store, application, mempool, the consensus driver and the gossip of
+// transactions. Open builds it, Run runs it, Close closes the store once Run has returned.
+type Ledger struct {
+	genesis *Genesis
+	chainID string
+	store   *store.Store
+	app     *state.App
+	mempool *mempool.Mempool
+	driver  *Driver
+	txs     *p2p.GossipTopic
+	log     *slog.Logger
+
+	outbox chan []byte // admitted transactions waiting to be gossiped
+
+	admitted, refused atomic.Uint64
+}
+
+// Transaction gossip: batches of transactions on /shoulders/<network>/txs/1.
+const (
+	txBatchMax     = 256                  // transactions per gossip message
+	txBatchBytes   = 512 << 10            // bytes per gossip message
+	txBatchWait    = 5 * time.Millisecond // how long a partial batch waits for more
+	txOutbox       = 16384
+	maxSubmitBatch = 10_000 // transactions in one API call
+)
+
+// Open opens (or creates) the ledger in o.Dir.
+func Open(o Options) (*Ledger, error) {
+	if o.Log == nil {
+		o.Log = slog.Default()
+	}
+	g, err := state.ParseGenesis(o.Genesis.App)
+	if err != nil {
+		return nil, fmt.Errorf("ledger: genesis app: %w", err)
+	}
+	if g.ChainID != o.Genesis.ChainID {
+		return nil, fmt.Errorf("ledger: genesis app chain_id %q differs from the genesis chain_id %q", g.ChainID, o.Genesis.ChainID)
+	}
+	cg, err := o.Genesis.Consensus()
+	if err != nil {
+		return nil, fmt.Errorf("ledger: genesis: %w", err)
+	}
+	cg.AppHash = g.AppHash()
+	peers, err := o.Genesis.ValidatorPeers()
+	if err != nil {
+		return nil, err
+	}
+	st, err := store.Open(o.Dir, store.Options{FS: o.FS, Logger: o.Log.With("component", "ledger-store")})
+	if err != nil {
+		return nil, err
+	}
+	l := &Ledger{genesis: o.Genesis, chainID: g.ChainID, store: st, log: o.Log, outbox: make(chan []byte, txOutbox)}
+	fail := func(err error) (*Ledger, error) {
+		st.Close()
+		return nil, err
+	}
+	if st.Height() == 0 {
+		if _, err := st.Genesis(); err != nil {
+			if err := st.Init(cg); err != nil {
+				return fail(err)
+			}
+		}
+	}
+	if sg, err := st.Genesis(); err != nil || sg.ChainID != cg.ChainID || sg.AppHash != cg.AppHash {
+		return fail(fmt.Errorf("ledger: the store in %s belongs to another chain than this genesis", o.Dir))
+	}
+	l.app, err = state.New(g, st, state.Options{})
+	if err != nil {
+		return fail(err)
+	}
+	if l.app.Height() != st.Height() {
+		return fail(fmt.Errorf("ledger: the application is at height %d, the store at %d", l.app.Height(), st.Height()))
+	}
+	l.mempool = mempool.New(l.app, mempool.Config{})
+
+	var signer consensus.Signer
+	if o.Validator {
+		key, err := state.KeyFromLibp2p(o.Key)
+		if err != nil {
+			return fail(err)
+		}
+		signer = consensus.NewEd25519Signer(ed25519.PrivateKey(key))
+	}
+	dcfg := o.Driver
+	dcfg.Genesis, dcfg.Store, dcfg.App, dcfg.Mempool = cg, st, l.app, l.mempool
+	dcfg.Host, dcfg.Signer, dcfg.Validators, dcfg.Log = o.Net.Host(), signer, peers, o.Log.With("component", "ledger")
+	if dcfg.MaxBlockTxs == 0 {
+		dcfg.MaxBlockTxs = l.app.Params().MaxBlockTxs
+	}
+	if dcfg.MaxBlockBytes == 0 {
+		dcfg.MaxBlockBytes = l.app.Params().MaxBlockBytes
+	}
+	dcfg.FindPeer = func(ctx context.Context, id peer.ID) (peer.AddrInfo, error) { return o.Net.DHT().FindPeer(ctx, id) }
+	l.driver, err = New(dcfg)
+	if err != nil {
+		return fail(err)
+	}
+	l.txs, err = o.Net.JoinTopic("txs", l.validateBatch, func(peer.ID, any) {})
+	if err != nil {
+		return fail(err)
+	}
+	return l, nil
+}
+
+// Run runs the driver, the transaction gossip and its batcher until ctx ends.
+func (l *Ledger) Run(ctx context.Context) error {
+	g, ctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return l.driver.Run(ctx) })
+	g.Go(func() error { return l.txs.Run(ctx) })
+	g.Go(func() error { return l.gossipOutbox(ctx) })
+	return g.Wait()
+}
+
+// Close closes the store. Call it after Run returned.
+func (l *Ledger) Close() error { return l.store.Close() }
+
+// ChainID is the chain's ID.
+func (l *Ledger) ChainID() string { return l.chainID }
+
+// App is the application, for queries.
+func (l *Ledger) App() *state.App { return l.app }
+
+// Store is the block store, for queries.
+func (l *Ledger) Store() *store.Store { return l.store }
+
+// Mempool is the mempool, for queries.
+func (l *Ledger) Mempool() *mempool.Mempool { return l.mempool }
+
+// Driver is the consensus driver.
+func (l *Ledger) Driver() *Driver { return l.driver }
+
+// SubmitResult is what became of one submitted transaction.
+type SubmitResult struct {
+	Hash state.Hash
+	Err  error // nil: admitted to the mempool, and gossiped
+}
+
+// Submit admits transactions to the mempool (signatures checked in one batch) and gossips the ones it
+// took. Each result says why a transaction was refused.
+func (l *Ledger) Submit(raws [][]byte) ([]SubmitResult, error) {
+	if len(raws) > maxSubmitBatch {
+		return nil, fmt.Errorf("ledger: %d transactions in one submission, the limit is %d", len(raws), maxSubmitBatch)
+	}
+	out := make([]SubmitResult, len(raws))
+	var txs []*state.Tx
+	var at []int
+	for i, raw := range raws {
+		out[i].Hash = state.HashTx(raw)
+		tx, err := state.DecodeTx(raw)
+		if err != nil {
+			out[i].Err = err
+			continue
+		}
+		txs, at = append(txs, tx), append(at, i)
+	}
+	admitted := 0
+	for j, err := range l.mempool.Add(txs) {
+		out[at[j]].Err = err
+		if err == nil {
+			admitted++
+			select {
+			case l.outbox <- txs[j].Bytes():
+			default:
+				// The gossip backlog is full: the transaction stays in this node's mempool and reaches the
+				// others in a block this node proposes.
+			}
+		}
+	}
+	l.admitted.Add(uint64(admitted))
+	l.refused.Add(uint64(len(raws) - admitted))
+	if admitted > 0 {
+		l.driver.TxsAdded()
+	}
+	return out, nil
+}
+
+// gossipOutbox publishes admitted transactions in batches: up to txBatchMax of them, or what arrived within
+// txBatchWait of the first.
+func (l *Ledger) gossipOutbox(ctx context.Context) error {
+	for {
+		var first []byte
+		select {
+		case <-ctx.Done():
+			return nil
+		case first = <-l.outbox:
+		}
+		batch := appendTx(nil, first)
+		count := 1
+		timer := time.NewTimer(txBatchWait)
+	fill:
+		for count < txBatchMax && len(batch) < txBatchBytes {
+			select {
+			case tx := <-l.outbox:
+				batch = appendTx(batch, tx)
+				count++
+			case <-timer.C:
+				break fill
+			case <-ctx.Done():
+				timer.Stop()
+				return nil
+			}
+		}
+		timer.Stop()
+		if err := l.txs.Publish(ctx, batch); err != nil && ctx.Err() == nil {
+			l.log.Debug("gossiping transactions", "count", count, "err", err)
+		}
+	}
+}
+
+func appendTx(b, tx []byte) []byte {
+	return append(binary.AppendUvarint(b, uint64(len(tx))), tx...)
+}
+
+// txBatch is a decoded gossip batch, as the trace shows it.
+type txBatch struct {
+	count, admitted int
+}
+
+func (b txBatch) TraceView() any {
+	return map[string]int{"transactions": b.count, "admitted": b.admitted}
+}
+
+var errBadSignature = errors.New("a transaction's signature does not verify")
+
+// validateBatch decodes a gossiped batch and admits its transactions to the mempool: the mempool checks
+// their signatures in one batch, so each is verified once on this node. A batch holding a transaction that
+// does not decode or whose signature does not verify is rejected (its sender is penalised); one that
+// brought nothing new is ignored (not forwarded); the rest is accepted and forwarded.
+func (l *Ledger) validateBatch(_ peer.ID, data []byte) (any, error) {
+	if len(data) > txBatchBytes+64<<10 {
+		return nil, fmt.Errorf("batch of %d bytes, the limit is %d", len(data), txBatchBytes)
+	}
+	var txs []*state.Tx
+	r := bytes.NewReader(data)
+	for r.Len() > 0 {
+		if len(txs) == txBatchMax {
+			return nil, fmt.Errorf("more than %d transactions in a batch", txBatchMax)
+		}
+		n, err := binary.ReadUvarint(r)
+		if err != nil || n > uint64(r.Len()) {
+			return nil, errors.New("batch framing is broken")
+		}
+		raw := make([]byte, n)
+		r.Read(raw)
+		tx, err := state.DecodeTx(raw)
+		if err != nil {
+			return nil, fmt.Errorf("transaction %d: %w", len(txs), err)
+		}
+		txs = append(txs, tx)
+	}
+	admitted := 0
+	for i, err := range l.mempool.Add(txs) {
+		switch {
+		case err == nil:
+			admitted++
+		case errors.Is(err, state.ErrBadSignature):
+			return nil, fmt.Errorf("transaction %d (%s): %w", i, txs[i].Hash(), errBadSignature)
+		}
+	}
+	if admitted > 0 {
+		l.driver.TxsAdded()
+	}
+	if admitted == 0 {
+		return nil, fmt.Errorf("%w: nothing new in %d transactions", p2p.ErrIgnore, len(txs))
+	}
+	return txBatch{count: len(txs), admitted: admitted}, nil
+}
+
+// Counters are the ledger's submission counters.
+func (l *Ledger) Counters() (admitted, refused uint64) { return l.admitted.Load(), l.refused.Load() }

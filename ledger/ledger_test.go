@@ -1,0 +1,208 @@
+package ledger
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/vfs"
+	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/shouldersnet/shoulders/ledger/state"
+	"github.com/shouldersnet/shoulders/p2p"
+	"github.com/shouldersnet/shoulders/p2p/catalog"
+)
+
+var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
+
+type quietPebble struct{}
+
+func (quietPebble) Infof(string, ...any)  {}
+func (quietPebble) Errorf(string, ...any) {}
+func (quietPebble) Fatalf(f string, a ...any) {
+	panic(fmt.Sprintf(f, a...))
+}
+
+// testNode is one node of an in-process chain: a real host on loopback TCP, its p2p layer and its ledger.
+type testNode struct {
+	key    crypto.PrivKey
+	net    *p2p.Network
+	ledger *Ledger
+	cancel context.CancelFunc
+	done   chan error
+}
+
+// testChain builds the genesis of a chain of the given validator keys, funding accounts.
+func testChain(t testing.TB, validators []crypto.PrivKey, funded map[state.Address]uint64) *Genesis {
+	t.Helper()
+	app := state.Genesis{ChainID: "test-chain", Params: state.DefaultParams()}
+	for addr, bal := range funded {
+		app.Accounts = append(app.Accounts, state.GenesisAccount{Address: addr, Balance: state.Amount(bal)})
+	}
+	raw, err := json.Marshal(app)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := &Genesis{ChainID: "test-chain", Time: time.Unix(1_790_000_000, 0).UTC(), App: raw}
+	for _, k := range validators {
+		id, _ := peer.IDFromPrivateKey(k)
+		g.Validators = append(g.Validators, GenesisValidator{Address: id.String(), Power: 10})
+	}
+	if _, err := g.Consensus(); err != nil {
+		t.Fatal(err)
+	}
+	return g
+}
+
+func newKey(t testing.TB) crypto.PrivKey {
+	k, _, err := crypto.GenerateEd25519Key(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
+
+// startNode starts a node of the chain with key, storing its ledger in dir; validator says whether it votes.
+func startNode(t testing.TB, g *Genesis, key crypto.PrivKey, dir string, validator bool) *testNode {
+	t.Helper()
+	h, err := p2p.NewHost(p2p.HostConfig{Key: key, Listen: []string{"/ip4/127.0.0.1/tcp/0"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	db, err := pebble.Open("catalog", &pebble.Options{FS: vfs.NewMem(), Logger: quietPebble{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cat, err := catalog.Open(db, catalog.Config{Network: "test", Now: time.Now, Log: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	net, err := p2p.New(h, cat, p2p.Config{Network: "test", Log: quiet, NoDiscovery: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := Open(Options{Dir: dir, Genesis: g, Key: key, Validator: validator, Net: net, Log: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	n := &testNode{key: key, net: net, ledger: l, cancel: cancel, done: make(chan error, 2)}
+	go func() { n.done <- net.Run(ctx) }()
+	go func() { n.done <- l.Run(ctx) }()
+	t.Cleanup(func() { n.stop(t); h.Close(); db.Close() })
+	return n
+}
+
+func (n *testNode) stop(t testing.TB) {
+	if n.cancel == nil {
+		return
+	}
+	n.cancel()
+	n.cancel = nil
+	for range 2 {
+		if err := <-n.done; err != nil {
+			t.Errorf("node stopped with %v", err)
+		}
+	}
+	n.ledger.Close()
+}
+
+func connectAll(t testing.TB, nodes []*testNode) {
+	t.Helper()
+	for i, a := range nodes {
+		for _, b := range nodes[i+1:] {
+			h := b.net.Host()
+			if err := a.net.Host().Connect(context.Background(), peer.AddrInfo{ID: h.ID(), Addrs: h.Addrs()}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+}
+
+// waitHeight waits until every node has committed height h.
+func waitHeight(t testing.TB, nodes []*testNode, h uint64, within time.Duration) {
+	t.Helper()
+	deadline := time.NewTimer(within)
+	defer deadline.Stop()
+	for _, n := range nodes {
+		for {
+			changed := n.ledger.Driver().Heights()
+			if n.ledger.Store().Height() >= h {
+				break
+			}
+			select {
+			case <-changed:
+			case <-deadline.C:
+				t.Fatalf("after %v a node is at height %d, want %d", within, n.ledger.Store().Height(), h)
+			}
+		}
+	}
+}
+
+func TestFourValidatorsCommitTransfers(t *testing.T) {
+	keys := []crypto.PrivKey{newKey(t), newKey(t), newKey(t), newKey(t)}
+	alice, _ := state.KeyFromLibp2p(newKey(t))
+	bob := state.AddressFromKey(mustKey(t))
+	g := testChain(t, keys, map[state.Address]uint64{state.AddressFromKey(alice): 1_000_000})
+	dir := t.TempDir()
+	var nodes []*testNode
+	for i, k := range keys {
+		nodes = append(nodes, startNode(t, g, k, filepath.Join(dir, fmt.Sprint(i)), true))
+	}
+	connectAll(t, nodes)
+	waitHeight(t, nodes, 2, 30*time.Second)
+
+	// Ten transfers from alice to bob, submitted to one validator, each waited for.
+	fee := uint64(state.DefaultParams().MinFee)
+	var waits []func(context.Context) (state.TxResult, error)
+	for nonce := range uint64(10) {
+		raw, err := state.SignTransfer(alice, g.ChainID, nonce, fee, bob, 100)
+		if err != nil {
+			t.Fatal(err)
+		}
+		waits = append(waits, nodes[1].ledger.Driver().Waiter(state.HashTx(raw)))
+		res, err := nodes[1].ledger.Submit([][]byte{raw})
+		if err != nil || res[0].Err != nil {
+			t.Fatalf("submit: %v %v", err, res[0].Err)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var last uint64
+	for i, w := range waits {
+		r, err := w(ctx)
+		if err != nil || r.Code != state.CodeOK {
+			t.Fatalf("transfer %d: %+v, %v", i, r, err)
+		}
+		last = max(last, r.Height)
+	}
+	waitHeight(t, nodes, last, 30*time.Second)
+	for i, n := range nodes {
+		acct, err := n.ledger.App().Account(bob)
+		if err != nil || acct.Balance != 1000 {
+			t.Fatalf("node %d: bob has %+v, %v", i, acct, err)
+		}
+		b0, _ := nodes[0].ledger.Store().Block(last)
+		b, _ := n.ledger.Store().Block(last)
+		if b.Hash() != b0.Hash() {
+			t.Fatalf("node %d committed another block at height %d", i, last)
+		}
+	}
+}
+
+func mustKey(t testing.TB) ed25519.PrivateKey {
+	k, err := state.KeyFromLibp2p(newKey(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
