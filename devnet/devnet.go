@@ -1,7 +1,8 @@
 // Package devnet starts a whole Shoulders network on loopback in one command: it creates a node home per node
-// under one directory (the first node is everyone's bootstrap peer), runs each node as a separate process of
-// the same binary (`shoulders node`), prints where each node's API is, follows them with a one-line status as
-// they find each other, and stops them all when its context ends.
+// under one directory (the first node is everyone's bootstrap peer) and a genesis that makes the first
+// Validators nodes the chain's validators and funds every node's account, runs each node as a separate
+// process of the same binary (`shoulders node`), prints where each node's API is, follows them with a
+// one-line status as they find each other and commit blocks, and stops them all when its context ends.
 //
 // Decisions where the design is silent:
 //   - Nodes are processes, not goroutines, so a devnet behaves like a real network (each node has its own
@@ -9,12 +10,15 @@
 //     in its own process group, so Ctrl-C reaches only the supervisor, which stops the nodes in order.
 //   - Ports are picked free at creation (or from --base-port) and written into each node's config, so a
 //     devnet directory can be started again later with the same identities and addresses.
-//   - Node homes that already exist in the directory are reused as they are.
+//   - Node homes that already exist in the directory are reused as they are, and so is the genesis: a devnet
+//     started again on the same directory continues its chain.
+//   - Every account the genesis funds starts with FundEach units; the chain ID is "shoulders-devnet".
 package devnet
 
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -30,6 +34,8 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/peer"
 
+	"github.com/shouldersnet/shoulders/ledger"
+	"github.com/shouldersnet/shoulders/ledger/state"
 	"github.com/shouldersnet/shoulders/node"
 	"github.com/shouldersnet/shoulders/p2p/announce"
 )
@@ -37,14 +43,23 @@ import (
 // Network is the name every devnet node's config carries.
 const Network = "devnet"
 
+// ChainID is the devnet's chain ID.
+const ChainID = "shoulders-devnet"
+
+// FundEach is what the genesis gives every funded account.
+const FundEach = 1_000_000_000_000
+
 // Config says what devnet to run.
 type Config struct {
 	// Exe is the shoulders binary to run each node with.
 	Exe string
 	// Dir holds one home per node (node0, node1, ...).
 	Dir string
-	// Nodes is how many nodes to run.
-	Nodes int
+	// Validators is how many nodes vote (the first ones); Nodes is how many more run as observers.
+	Validators int
+	Nodes      int
+	// Accounts are funded at genesis beside the nodes' own (the ledger benchmark's senders, say).
+	Accounts []state.Address
 	// BasePort, when not 0, puts node i's libp2p on port BasePort+i (TCP and QUIC) and its API on
 	// BasePort+100+i; 0 picks free ports.
 	BasePort int
@@ -56,17 +71,21 @@ type Config struct {
 
 // Member is one node of a devnet.
 type Member struct {
-	Name   string
-	Home   string
-	PeerID string
-	API    string // http://127.0.0.1:PORT
-	Log    string
+	Name      string
+	Home      string
+	PeerID    string
+	API       string // http://127.0.0.1:PORT
+	Log       string
+	Validator bool
 }
 
-// Prepare creates (or reuses) the node homes and returns the members. It starts nothing.
+// Prepare creates (or reuses) the node homes and the genesis, and returns the members. It starts nothing.
 func Prepare(cfg Config) ([]Member, error) {
-	if cfg.Nodes < 1 || cfg.Nodes > 100 {
-		return nil, fmt.Errorf("devnet: --nodes %d: want 1 to 100", cfg.Nodes)
+	if cfg.Validators < 1 || cfg.Validators > 100 {
+		return nil, fmt.Errorf("devnet: --validators %d: want 1 to 100", cfg.Validators)
+	}
+	if cfg.Nodes < 0 || cfg.Validators+cfg.Nodes > 100 {
+		return nil, fmt.Errorf("devnet: --nodes %d: want 0 to %d beside %d validators", cfg.Nodes, 100-cfg.Validators, cfg.Validators)
 	}
 	if err := os.MkdirAll(cfg.Dir, 0o700); err != nil {
 		return nil, fmt.Errorf("devnet: %w", err)
@@ -75,8 +94,8 @@ func Prepare(cfg Config) ([]Member, error) {
 	var bootstrap []string
 	ports := newPortPicker(cfg.BasePort)
 	defer ports.release()
-	for i := range cfg.Nodes {
-		m := Member{Name: fmt.Sprintf("node%d", i), Home: filepath.Join(cfg.Dir, fmt.Sprintf("node%d", i))}
+	for i := range cfg.Validators + cfg.Nodes {
+		m := Member{Name: fmt.Sprintf("node%d", i), Home: filepath.Join(cfg.Dir, fmt.Sprintf("node%d", i)), Validator: i < cfg.Validators}
 		m.Log = filepath.Join(m.Home, "node.log")
 		if _, err := os.Stat(filepath.Join(m.Home, node.KeyFile)); errors.Is(err, os.ErrNotExist) {
 			p2pPort, apiPort, err := ports.pick(i)
@@ -89,7 +108,7 @@ func Prepare(cfg Config) ([]Member, error) {
 				Listen:    []string{fmt.Sprintf("/ip4/127.0.0.1/tcp/%d", p2pPort), fmt.Sprintf("/ip4/127.0.0.1/udp/%d/quic-v1", p2pPort)},
 				API:       fmt.Sprintf("127.0.0.1:%d", apiPort),
 				Bootstrap: bootstrap,
-				Roles:     []string{announce.RoleWorker},
+				Roles:     roles(m.Validator),
 			})
 			if err != nil {
 				return nil, fmt.Errorf("devnet: %s: %w", m.Name, err)
@@ -114,7 +133,64 @@ func Prepare(cfg Config) ([]Member, error) {
 		}
 		members = append(members, m)
 	}
+	if err := writeGenesis(cfg, members); err != nil {
+		return nil, err
+	}
 	return members, nil
+}
+
+func roles(validator bool) []string {
+	if validator {
+		return []string{announce.RoleWorker, announce.RoleValidator}
+	}
+	return []string{announce.RoleWorker}
+}
+
+// writeGenesis writes the devnet's genesis into every home that lacks one: the first node's if it has one,
+// else a new one.
+func writeGenesis(cfg Config, members []Member) error {
+	path := filepath.Join(members[0].Home, ledger.GenesisFile)
+	g, err := ledger.ReadGenesis(path)
+	if err != nil {
+		if !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("devnet: %w", err)
+		}
+		app := state.Genesis{ChainID: ChainID, Params: state.DefaultParams()}
+		funded := map[state.Address]bool{}
+		fund := func(a state.Address) {
+			if !funded[a] {
+				funded[a] = true
+				app.Accounts = append(app.Accounts, state.GenesisAccount{Address: a, Balance: FundEach})
+			}
+		}
+		g = &ledger.Genesis{ChainID: ChainID, Time: time.Now().UTC()}
+		for _, m := range members {
+			id, _ := peer.Decode(m.PeerID)
+			addr, err := state.AddressOf(id)
+			if err != nil {
+				return fmt.Errorf("devnet: %s: %w", m.Name, err)
+			}
+			fund(addr)
+			if m.Validator {
+				g.Validators = append(g.Validators, ledger.GenesisValidator{Address: m.PeerID, Power: 10})
+			}
+		}
+		for _, a := range cfg.Accounts {
+			fund(a)
+		}
+		if g.App, err = json.Marshal(app); err != nil {
+			return fmt.Errorf("devnet: %w", err)
+		}
+	}
+	for _, m := range members {
+		p := filepath.Join(m.Home, ledger.GenesisFile)
+		if _, err := os.Stat(p); errors.Is(err, os.ErrNotExist) {
+			if err := g.Write(p); err != nil {
+				return fmt.Errorf("devnet: %s: %w", m.Name, err)
+			}
+		}
+	}
+	return nil
 }
 
 // portPicker hands out node i's libp2p and API ports: BasePort-based when set, else free ones. Free ports
@@ -185,11 +261,16 @@ func Run(ctx context.Context, cfg Config, out io.Writer) error {
 		}
 		procs = append(procs, p)
 	}
-	fmt.Fprintf(out, "devnet: %d nodes on loopback, network %q, homes in %s\n", len(members), Network, cfg.Dir)
+	fmt.Fprintf(out, "devnet: %d nodes on loopback (%d validators), network %q, chain %q, homes in %s\n",
+		len(members), cfg.Validators, Network, ChainID, cfg.Dir)
 	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "NODE\tPEER ID\tAPI\tLOG")
+	fmt.Fprintln(tw, "NODE\tROLE\tPEER ID\tAPI\tLOG")
 	for _, m := range members {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", m.Name, m.PeerID, m.API, m.Log)
+		role := "observer"
+		if m.Validator {
+			role = "validator"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", m.Name, role, m.PeerID, m.API, m.Log)
 	}
 	tw.Flush()
 	fmt.Fprintf(out, "Ctrl-C stops them all.\n")
@@ -288,15 +369,16 @@ func watch(ctx context.Context, cfg Config, members []Member, procs []*process, 
 		if all(exited) {
 			return errors.New("devnet: every node has exited")
 		}
-		peers, workers := status(ctx, clients, exited)
-		line := fmt.Sprintf("peers %s  workers %s", strings.Join(peers, " "), strings.Join(workers, " "))
+		peers, workers, heights := status(ctx, clients, exited)
+		line := fmt.Sprintf("height %s  peers %s  workers %s", strings.Join(heights, " "), strings.Join(peers, " "), strings.Join(workers, " "))
 		if line != last {
 			fmt.Fprintf(out, "%s  %s\n", time.Now().Format("15:04:05"), line)
 			last = line
 		}
 		if !announced && everyoneSeesEveryone(workers, len(members)) {
 			announced = true
-			fmt.Fprintf(out, "devnet: all %d nodes found each other. Watch their gossip with:\n  shoulders debug trace --follow --api %s\n", len(members), members[len(members)-1].API)
+			fmt.Fprintf(out, "devnet: all %d nodes found each other. Try:\n  shoulders ledger status --api %s\n  shoulders transfer %s 1000 --wait --home %s\n  shoulders ledger account %s --api %s\n  shoulders debug trace --follow --api %s\n",
+				len(members), members[0].API, members[len(members)-1].PeerID, members[0].Home, members[len(members)-1].PeerID, members[0].API, members[len(members)-1].API)
 		}
 		select {
 		case <-ctx.Done():
@@ -315,14 +397,15 @@ func all(b []bool) bool {
 	return true
 }
 
-// status asks every live node for its peer and worker counts; "-" marks a node that did not answer.
-func status(ctx context.Context, clients []*node.Client, exited []bool) (peers, workers []string) {
-	peers, workers = make([]string, len(clients)), make([]string, len(clients))
+// status asks every live node for its peer and worker counts and its chain height; "-" marks a node that
+// did not answer, "x" one that exited.
+func status(ctx context.Context, clients []*node.Client, exited []bool) (peers, workers, heights []string) {
+	peers, workers, heights = make([]string, len(clients)), make([]string, len(clients)), make([]string, len(clients))
 	var wg sync.WaitGroup
 	for i, c := range clients {
-		peers[i], workers[i] = "-", "-"
+		peers[i], workers[i], heights[i] = "-", "-", "-"
 		if exited[i] {
-			peers[i], workers[i] = "x", "x"
+			peers[i], workers[i], heights[i] = "x", "x", "x"
 			continue
 		}
 		wg.Go(func() {
@@ -334,10 +417,13 @@ func status(ctx context.Context, clients []*node.Client, exited []bool) (peers, 
 			if ws, err := c.Catalog(rctx, "worker"); err == nil {
 				workers[i] = fmt.Sprint(len(ws))
 			}
+			if s, err := c.LedgerStatus(rctx); err == nil {
+				heights[i] = fmt.Sprint(s.Height)
+			}
 		})
 	}
 	wg.Wait()
-	return peers, workers
+	return peers, workers, heights
 }
 
 func everyoneSeesEveryone(workers []string, n int) bool {

@@ -3,6 +3,7 @@ package devnet
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -55,10 +56,11 @@ func TestDevnetFindsItselfAndStopsCleanly(t *testing.T) {
 	}
 	bin := buildBinary(t)
 	dir := t.TempDir()
-	cfg := Config{Exe: bin, Dir: dir, Nodes: 3, StatusEvery: 100 * time.Millisecond}
+	cfg := Config{Exe: bin, Dir: dir, Validators: 3, Nodes: 1, StatusEvery: 100 * time.Millisecond}
 
-	run := func() string {
-		out := &lineWatcher{want: "all 3 nodes found each other", seen: make(chan struct{})}
+	// run starts the devnet, waits until its nodes found each other, runs during (if not nil) and stops it.
+	run := func(during func(members []Member)) string {
+		out := &lineWatcher{want: "all 4 nodes found each other", seen: make(chan struct{})}
 		ctx, cancel := context.WithCancel(context.Background())
 		done := make(chan error, 1)
 		go func() { done <- Run(ctx, cfg, out) }()
@@ -70,6 +72,13 @@ func TestDevnetFindsItselfAndStopsCleanly(t *testing.T) {
 			cancel()
 			<-done
 			t.Fatalf("the nodes did not find each other in 90s:\n%s", out)
+		}
+		if during != nil {
+			members, err := Prepare(cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			during(members)
 		}
 		cancel()
 		select {
@@ -86,7 +95,26 @@ func TestDevnetFindsItselfAndStopsCleanly(t *testing.T) {
 		return out.String()
 	}
 
-	first := run()
+	// The README's flow: a transfer from the first node's account to the observer's, waited for, then the
+	// observer's balance.
+	var height string
+	first := run(func(members []Member) {
+		to := members[3]
+		out, err := exec.Command(bin, "transfer", to.PeerID, "1234", "--wait", "--home", members[0].Home).CombinedOutput()
+		if err != nil || !strings.Contains(string(out), "committed at height") {
+			t.Fatalf("transfer: %v\n%s", err, out)
+		}
+		height = strings.TrimSuffix(strings.Fields(string(out[strings.Index(string(out), "committed at height"):]))[3], ":")
+		// The observer follows the chain by block sync: let its API wait for that height, then ask it.
+		if out, err := exec.Command(bin, "ledger", "block", height, "--wait", "30s", "--api", to.API).CombinedOutput(); err != nil {
+			t.Fatalf("the observer never reached height %s: %v\n%s", height, err, out)
+		}
+		out, err = exec.Command(bin, "ledger", "account", to.PeerID, "--api", to.API).CombinedOutput()
+		if want := fmt.Sprintf("balance: %d", FundEach+1234); err != nil || !strings.Contains(string(out), want) {
+			t.Fatalf("the observer's view of the account: %v\n%s", err, out)
+		}
+	})
+	t.Logf("transfer committed at height %s", height)
 	members, err := Prepare(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -100,8 +128,13 @@ func TestDevnetFindsItselfAndStopsCleanly(t *testing.T) {
 			t.Fatalf("%s's log does not end in a clean stop: %v\n%s", m.Name, err, log)
 		}
 	}
-	// Same directory, same nodes.
-	second := run()
+	// Same directory, same nodes, same chain.
+	second := run(func(members []Member) {
+		out, err := exec.Command(bin, "ledger", "account", members[3].PeerID, "--api", members[0].API).CombinedOutput()
+		if err != nil || !strings.Contains(string(out), fmt.Sprintf("balance: %d", FundEach+1234)) {
+			t.Fatalf("after a restart the transfer is gone: %v\n%s", err, out)
+		}
+	})
 	for _, m := range members {
 		if !strings.Contains(second, m.PeerID) {
 			t.Fatalf("restarted devnet lost %s (%s):\n%s", m.Name, m.PeerID, second)
@@ -110,9 +143,12 @@ func TestDevnetFindsItselfAndStopsCleanly(t *testing.T) {
 }
 
 func TestPrepareRefusesNonsense(t *testing.T) {
-	for _, n := range []int{0, -1, 101} {
-		if _, err := Prepare(Config{Dir: t.TempDir(), Nodes: n}); err == nil || !strings.Contains(err.Error(), "--nodes") {
-			t.Errorf("--nodes %d: %v", n, err)
+	for _, v := range []int{0, -1, 101} {
+		if _, err := Prepare(Config{Dir: t.TempDir(), Validators: v}); err == nil || !strings.Contains(err.Error(), "--validators") {
+			t.Errorf("--validators %d: %v", v, err)
 		}
+	}
+	if _, err := Prepare(Config{Dir: t.TempDir(), Validators: 4, Nodes: 97}); err == nil || !strings.Contains(err.Error(), "--nodes") {
+		t.Errorf("--nodes 97: %v", err)
 	}
 }

@@ -83,15 +83,16 @@ func (c *Config) defaults() {
 
 // Driver runs the ledger for one node.
 type Driver struct {
-	cfg     Config
-	ccfg    consensus.Config
-	core    *consensus.Core
-	tr      *transport
-	syncSrv *syncServer
-	heights *heightNotifier
-	synced  chan *consensus.Commit // commits fetched by sync, for the main loop
-	behind  chan uint64            // heights heard of that this node has not reached, for the syncer
-	added   chan struct{}          // the mempool took transactions (a proposal may be due)
+	cfg      Config
+	ccfg     consensus.Config
+	core     *consensus.Core
+	tr       *transport
+	syncSrv  *syncServer
+	heights  *heightNotifier
+	synced   chan *consensus.Commit // commits fetched by sync, for the main loop
+	behind   chan uint64            // heights heard of that this node has not reached, for the syncer
+	added    chan struct{}          // the mempool took transactions (a proposal may be due)
+	debugReq chan chan DebugView    // the API asks the main loop for a DebugView
 
 	// Owned by the main loop.
 	request    *consensus.ProposalRequest // a proposal the core waits for
@@ -148,13 +149,14 @@ func New(cfg Config) (*Driver, error) {
 		return nil, err
 	}
 	d := &Driver{
-		cfg:     cfg,
-		ccfg:    ccfg,
-		core:    core,
-		heights: newHeightNotifier(),
-		synced:  make(chan *consensus.Commit, syncMaxCommits),
-		behind:  make(chan uint64, 1),
-		added:   make(chan struct{}, 1),
+		cfg:      cfg,
+		ccfg:     ccfg,
+		core:     core,
+		heights:  newHeightNotifier(),
+		synced:   make(chan *consensus.Commit, syncMaxCommits),
+		behind:   make(chan uint64, 1),
+		added:    make(chan struct{}, 1),
+		debugReq: make(chan chan DebugView),
 	}
 	d.tr = newTransport(cfg.Host, cfg.Validators, cfg.FindPeer, cfg.Log.With("component", "consensus-transport"))
 	d.syncSrv = newSyncServer(cfg.Store, d.heights)
@@ -213,6 +215,8 @@ func (d *Driver) loop(ctx context.Context) error {
 		case c := <-d.synced:
 			d.step(c, "")
 		case <-added:
+		case req := <-d.debugReq:
+			req <- d.debugView()
 		case <-timer.C:
 		}
 		if !timer.Stop() {

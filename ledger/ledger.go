@@ -156,6 +156,9 @@ func (l *Ledger) Run(ctx context.Context) error {
 // Close closes the store. Call it after Run returned.
 func (l *Ledger) Close() error { return l.store.Close() }
 
+// Genesis is the chain's genesis.
+func (l *Ledger) Genesis() *Genesis { return l.genesis }
+
 // ChainID is the chain's ID.
 func (l *Ledger) ChainID() string { return l.chainID }
 

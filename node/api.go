@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"crypto/subtle"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -90,6 +91,7 @@ func (n *Node) handler() http.Handler {
 	mux.HandleFunc("GET /debug/pubsub/scores", n.getScores)
 	mux.HandleFunc("GET /debug/pubsub/trace", n.getTrace)
 	mux.HandleFunc("GET /debug/pubsub/messages/{id}", n.getMessage)
+	n.ledgerHandlers(mux)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(n.reg, promhttp.HandlerOpts{Registry: n.reg}))
 	mux.HandleFunc("/debug/pprof/", pprof.Index)
 	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
@@ -124,6 +126,18 @@ func (n *Node) serveAPI(ctx context.Context) error {
 		return fmt.Errorf("node: API server: %w", err)
 	}
 	return nil
+}
+
+// mutating guards a handler that changes something: when the API is reachable beyond loopback, the request
+// must carry the node's token ("Authorization: Bearer <token>", the token in <home>/api.token).
+func (n *Node) mutating(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if n.token != "" && subtle.ConstantTimeCompare([]byte(r.Header.Get("Authorization")), []byte("Bearer "+n.token)) != 1 {
+			writeJSON(w, http.StatusUnauthorized, ErrorResponse{Error: "this API is reachable beyond loopback: give the node's token (Authorization: Bearer <token from " + TokenFile + ">)"})
+			return
+		}
+		h(w, r)
+	}
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

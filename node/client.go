@@ -2,7 +2,9 @@ package node
 
 import (
 	"bufio"
+	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -14,13 +16,16 @@ import (
 	"strings"
 	"time"
 
+	"github.com/shouldersnet/shoulders/ledger"
+	"github.com/shouldersnet/shoulders/ledger/mempool"
 	"github.com/shouldersnet/shoulders/p2p"
 )
 
 // Client talks to a node's HTTP API. The CLI verbs are thin wrappers around it.
 type Client struct {
-	base *url.URL
-	http *http.Client
+	base  *url.URL
+	http  *http.Client
+	token string
 }
 
 // NewClient returns a client for the API at apiURL ("http://127.0.0.1:7400" or "127.0.0.1:7400").
@@ -50,12 +55,26 @@ type APIError struct {
 func (e *APIError) Error() string { return e.Message }
 
 func (c *Client) do(ctx context.Context, path string, query url.Values) (*http.Response, error) {
+	return c.send(ctx, http.MethodGet, path, query, nil)
+}
+
+func (c *Client) send(ctx context.Context, method, path string, query url.Values, body []byte) (*http.Response, error) {
 	u := *c.base
 	u.Path = strings.TrimSuffix(u.Path, "/") + path
 	u.RawQuery = query.Encode()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, u.String(), rd)
 	if err != nil {
 		return nil, err
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if c.token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.token)
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {
@@ -209,4 +228,85 @@ func (c *Client) Trace(ctx context.Context, q TraceQuery, fn func(p2p.Event) err
 		return fmt.Errorf("trace stream: %w", err)
 	}
 	return nil
+}
+
+// WithToken returns a copy of c that sends the node's API token with mutating requests.
+func (c *Client) WithToken(token string) *Client {
+	cc := *c
+	cc.token = token
+	return &cc
+}
+
+// LedgerStatus is GET /v1/ledger/status.
+func (c *Client) LedgerStatus(ctx context.Context) (LedgerStatus, error) {
+	var v LedgerStatus
+	return v, c.get(ctx, "/v1/ledger/status", nil, &v)
+}
+
+// Block is GET /v1/ledger/blocks/{height}; a wait above zero lets the node wait that long (at most a minute)
+// for the height to be committed.
+func (c *Client) Block(ctx context.Context, height uint64, wait time.Duration) (BlockView, error) {
+	var v BlockView
+	q := url.Values{}
+	if wait > 0 {
+		q.Set("wait", wait.String())
+	}
+	return v, c.get(ctx, "/v1/ledger/blocks/"+strconv.FormatUint(height, 10), q, &v)
+}
+
+// Account is GET /v1/ledger/accounts/{address}.
+func (c *Client) Account(ctx context.Context, address string) (AccountView, error) {
+	var v AccountView
+	return v, c.get(ctx, "/v1/ledger/accounts/"+url.PathEscape(address), nil, &v)
+}
+
+// Tx is GET /v1/ledger/txs/{hash}.
+func (c *Client) Tx(ctx context.Context, hash string) (TxStatus, error) {
+	var v TxStatus
+	return v, c.get(ctx, "/v1/ledger/txs/"+url.PathEscape(hash), nil, &v)
+}
+
+// Submit is POST /v1/ledger/txs: it submits signed transactions and, with wait, answers once they are
+// committed. A single refused transaction comes back as an *APIError with the reason.
+func (c *Client) Submit(ctx context.Context, txs [][]byte, wait bool) ([]TxStatus, error) {
+	req := SubmitRequest{Txs: make([]string, len(txs))}
+	for i, tx := range txs {
+		req.Txs[i] = base64.StdEncoding.EncodeToString(tx)
+	}
+	body, err := json.Marshal(req)
+	if err != nil {
+		return nil, err
+	}
+	q := url.Values{}
+	if wait {
+		q.Set("wait", "true")
+	}
+	timeout := requestTimeout
+	if wait {
+		timeout += maxWait
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	resp, err := c.send(ctx, http.MethodPost, "/v1/ledger/txs", q, body)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	var v SubmitResponse
+	if err := json.NewDecoder(resp.Body).Decode(&v); err != nil {
+		return nil, fmt.Errorf("reading the node's answer: %w", err)
+	}
+	return v.Results, nil
+}
+
+// Consensus is GET /debug/consensus.
+func (c *Client) Consensus(ctx context.Context) (ledger.DebugView, error) {
+	var v ledger.DebugView
+	return v, c.get(ctx, "/debug/consensus", nil, &v)
+}
+
+// Mempool is GET /debug/mempool.
+func (c *Client) Mempool(ctx context.Context) (mempool.Snapshot, error) {
+	var v mempool.Snapshot
+	return v, c.get(ctx, "/debug/mempool", nil, &v)
 }

@@ -23,6 +23,7 @@ import (
 const (
 	ConfigFile = "config.toml"
 	KeyFile    = "node.key"
+	TokenFile  = "api.token"
 	DataDir    = "data"
 )
 

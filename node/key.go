@@ -2,10 +2,12 @@ package node
 
 import (
 	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -47,6 +49,36 @@ func writeNewKey(path string) (peer.ID, error) {
 		dir.Close()
 	}
 	return peer.IDFromPrivateKey(priv)
+}
+
+// loadOrCreateToken returns the API token in path, creating a random one (mode 0600) if there is none.
+func loadOrCreateToken(path string) (string, error) {
+	b, err := os.ReadFile(path)
+	if err == nil {
+		if t := strings.TrimSpace(string(b)); t != "" {
+			return t, nil
+		}
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return "", fmt.Errorf("node: API token %s: %w", path, err)
+	}
+	var raw [32]byte
+	if _, err := rand.Read(raw[:]); err != nil {
+		return "", err
+	}
+	t := hex.EncodeToString(raw[:])
+	if err := os.WriteFile(path, []byte(t+"\n"), 0o600); err != nil {
+		return "", fmt.Errorf("node: writing API token %s: %w", path, err)
+	}
+	return t, nil
+}
+
+// LoadToken reads the API token of the node at home ("" when it has none).
+func LoadToken(home string) string {
+	b, err := os.ReadFile(filepath.Join(home, TokenFile))
+	if err != nil {
+		return ""
+	}
+	return strings.TrimSpace(string(b))
 }
 
 // LoadKey reads a node's Ed25519 key. Every error names the file.

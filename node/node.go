@@ -10,7 +10,11 @@
 //     so `shoulders workers` can show what each node is, with its roles.
 //   - The API has no mutating endpoints yet, so no token. Bound beyond loopback, the node logs a warning.
 //   - The node's Pebble store lives in <home>/data and is shared by the parts that keep node-local state,
-//     each under its own key prefix ("catalog/" today).
+//     each under its own key prefix ("catalog/" today). The ledger has a store of its own in
+//     <home>/data/ledger: its writes are synced per height, the node's are not.
+//   - A node runs the ledger when its home holds a genesis.json: as a validator when it has the validator
+//     role and its key is in the genesis validator set, as an observer (following the chain by block sync)
+//     otherwise. Without a genesis the ledger API answers 503 and says why.
 package node
 
 import (
@@ -21,6 +25,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"github.com/cockroachdb/pebble/v2"
@@ -33,6 +38,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/shouldersnet/shoulders/compute"
+	"github.com/shouldersnet/shoulders/ledger"
 	"github.com/shouldersnet/shoulders/p2p"
 	"github.com/shouldersnet/shoulders/p2p/announce"
 	"github.com/shouldersnet/shoulders/p2p/catalog"
@@ -58,6 +64,8 @@ type Options struct {
 	NoDiscovery bool
 	// SyncInterval overrides the catalog anti-entropy interval (p2p.Config.SyncInterval).
 	SyncInterval time.Duration
+	// Ledger tunes the ledger's block timing and consensus (tests); zero fields take the defaults.
+	Ledger ledger.Config
 	// Capabilities, when set, replaces probing the machine.
 	Capabilities *compute.Capabilities
 }
@@ -72,9 +80,11 @@ type Node struct {
 	db      *pebble.DB
 	catalog *catalog.Catalog
 	net     *p2p.Network
+	ledger  *ledger.Ledger // nil without a genesis
 	reg     *prometheus.Registry
 	caps    compute.Capabilities
 	api     net.Listener
+	token   string // required of mutating API requests when the API is reachable beyond loopback
 	trace   *os.File
 }
 
@@ -144,6 +154,21 @@ func Open(ctx context.Context, home string, opts Options) (n *Node, err error) {
 	}
 	n.registerMetrics()
 
+	if gpath := filepath.Join(home, ledger.GenesisFile); fileExists(gpath) {
+		g, err := ledger.ReadGenesis(gpath)
+		if err != nil {
+			return nil, err
+		}
+		n.ledger, err = ledger.Open(ledger.Options{
+			Dir: filepath.Join(home, DataDir, "ledger"), FS: opts.FS, Genesis: g, Key: key,
+			Validator: slices.Contains(cfg.Roles, announce.RoleValidator), Net: n.net,
+			Log: log.With("component", "ledger"), Driver: opts.Ledger,
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+
 	if opts.Capabilities != nil {
 		n.caps = *opts.Capabilities
 	} else {
@@ -158,10 +183,22 @@ func Open(ctx context.Context, home string, opts Options) (n *Node, err error) {
 		return nil, fmt.Errorf("node: API address %s: %w", cfg.API, err)
 	}
 	if host, _, _ := net.SplitHostPort(cfg.API); !isLoopback(host) {
-		log.Warn("the API is reachable beyond this machine", "api", cfg.API)
+		n.token, err = loadOrCreateToken(filepath.Join(home, TokenFile))
+		if err != nil {
+			return nil, err
+		}
+		log.Warn("the API is reachable beyond this machine; mutating requests need the token in "+TokenFile, "api", cfg.API)
 	}
 	return n, nil
 }
+
+func fileExists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
+}
+
+// Ledger is the node's ledger, or nil when its home has no genesis.
+func (n *Node) Ledger() *ledger.Ledger { return n.ledger }
 
 func mustID(k crypto.PrivKey) peer.ID {
 	id, err := peer.IDFromPrivateKey(k)
@@ -213,6 +250,9 @@ func (n *Node) Run(ctx context.Context) error {
 	g.Go(func() error { return n.catalog.Run(ctx, time.Minute) })
 	g.Go(func() error { return n.announce(ctx) })
 	g.Go(func() error { return n.serveAPI(ctx) })
+	if n.ledger != nil {
+		g.Go(func() error { return n.ledger.Run(ctx) })
+	}
 	n.log.Info("node running", "peer_id", n.host.ID(), "network", n.cfg.Network, "api", n.APIURL(), "roles", n.cfg.Roles)
 	err := g.Wait()
 	if err != nil {
@@ -223,6 +263,12 @@ func (n *Node) Run(ctx context.Context) error {
 }
 
 func (n *Node) close() {
+	if n.ledger != nil {
+		if err := n.ledger.Close(); err != nil {
+			n.log.Error("closing the ledger store", "err", err)
+		}
+		n.ledger = nil
+	}
 	if n.net != nil {
 		n.net.Close()
 	}

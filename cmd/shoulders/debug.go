@@ -20,7 +20,7 @@ func newDebugCmd() *cobra.Command {
 		Short: "Look inside a running node: DHT, gossip topics, peer scores, the live gossip trace",
 	}
 	cmd.AddCommand(newDebugDHTCmd(), newDebugLookupCmd(), newDebugTopicsCmd(), newDebugScoresCmd(),
-		newDebugTraceCmd(), newDebugMessageCmd())
+		newDebugTraceCmd(), newDebugMessageCmd(), newDebugConsensusCmd(), newDebugMempoolCmd())
 	return cmd
 }
 

@@ -42,6 +42,8 @@ func newRootCmd() *cobra.Command {
 		newIDCmd(),
 		newPeersCmd(),
 		newWorkersCmd(),
+		newLedgerCmd(),
+		newTransferCmd(),
 		newDebugCmd(),
 		newBenchCmd(),
 		newSimCmd(),

@@ -150,6 +150,17 @@ func (m *Mempool) Get(h state.Hash) *state.Tx {
 	return nil
 }
 
+// Pending returns how many transactions of sender a are pending: its next nonce is its account's nonce plus
+// this.
+func (m *Mempool) Pending(a state.Address) int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if s := m.mu.senders[a]; s != nil {
+		return len(s.txs)
+	}
+	return 0
+}
+
 // Len returns the number of pending transactions.
 func (m *Mempool) Len() int {
 	m.mu.Lock()
