@@ -239,9 +239,19 @@ func (pp *portPicker) release() {
 	pp.held = nil
 }
 
-// Run prepares the devnet, starts every node, and reports to out until ctx ends; then it stops the nodes
-// (SIGTERM, then SIGKILL after 10 s) and returns once all have exited.
-func Run(ctx context.Context, cfg Config, out io.Writer) error {
+// Net is a running devnet: its members and their processes. Tests and benchmarks use it to kill, pause and
+// restart nodes; Run uses it for the CLI.
+type Net struct {
+	cfg     Config
+	Members []Member
+	out     io.Writer
+
+	mu    sync.Mutex
+	procs []*process
+}
+
+// Start prepares the devnet, starts every node and prints the members to out.
+func Start(cfg Config, out io.Writer) (*Net, error) {
 	if cfg.LogLevel == "" {
 		cfg.LogLevel = "info"
 	}
@@ -250,16 +260,16 @@ func Run(ctx context.Context, cfg Config, out io.Writer) error {
 	}
 	members, err := Prepare(cfg)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	procs := make([]*process, 0, len(members))
-	defer func() { stopAll(procs, out) }()
+	n := &Net{cfg: cfg, Members: members, out: out}
 	for _, m := range members {
 		p, err := startNode(cfg, m)
 		if err != nil {
-			return err
+			n.Stop()
+			return nil, err
 		}
-		procs = append(procs, p)
+		n.procs = append(n.procs, p)
 	}
 	fmt.Fprintf(out, "devnet: %d nodes on loopback (%d validators), network %q, chain %q, homes in %s\n",
 		len(members), cfg.Validators, Network, ChainID, cfg.Dir)
@@ -273,8 +283,65 @@ func Run(ctx context.Context, cfg Config, out io.Writer) error {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", m.Name, role, m.PeerID, m.API, m.Log)
 	}
 	tw.Flush()
+	return n, nil
+}
+
+// Signal sends sig to node i's process.
+func (n *Net) Signal(i int, sig syscall.Signal) error {
+	n.mu.Lock()
+	p := n.procs[i]
+	n.mu.Unlock()
+	return p.cmd.Process.Signal(sig)
+}
+
+// Kill kills node i with SIGKILL (no chance to clean up, as in a power cut of the process) and waits until
+// it has exited.
+func (n *Net) Kill(i int) error {
+	n.mu.Lock()
+	p := n.procs[i]
+	n.mu.Unlock()
+	if err := p.cmd.Process.Kill(); err != nil {
+		return err
+	}
+	<-p.done
+	return nil
+}
+
+// Restart starts node i again after it exited.
+func (n *Net) Restart(i int) error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	select {
+	case <-n.procs[i].done:
+	default:
+		return fmt.Errorf("devnet: %s is still running", n.Members[i].Name)
+	}
+	p, err := startNode(n.cfg, n.Members[i])
+	if err != nil {
+		return err
+	}
+	n.procs[i] = p
+	return nil
+}
+
+// Stop stops every node (SIGTERM, then SIGKILL after 10 s) and returns once all have exited.
+func (n *Net) Stop() {
+	n.mu.Lock()
+	procs := append([]*process(nil), n.procs...)
+	n.mu.Unlock()
+	stopAll(procs, n.out)
+}
+
+// Run prepares the devnet, starts every node, and reports to out until ctx ends; then it stops the nodes
+// and returns once all have exited.
+func Run(ctx context.Context, cfg Config, out io.Writer) error {
+	n, err := Start(cfg, out)
+	if err != nil {
+		return err
+	}
+	defer n.Stop()
 	fmt.Fprintf(out, "Ctrl-C stops them all.\n")
-	return watch(ctx, cfg, members, procs, out)
+	return watch(ctx, n.cfg, n.Members, n.procs, out)
 }
 
 type process struct {

@@ -87,7 +87,9 @@ func Open(o Options) (*Ledger, error) {
 	if err != nil {
 		return nil, err
 	}
-	st, err := store.Open(o.Dir, store.Options{FS: o.FS, Logger: o.Log.With("component", "ledger-store")})
+	// A large memtable: a validator at 10,000 tx/s writes several MB a second, and each flush is followed by
+	// compactions that compete with consensus for the CPU.
+	st, err := store.Open(o.Dir, store.Options{FS: o.FS, MemTableSize: 64 << 20, Logger: o.Log.With("component", "ledger-store")})
 	if err != nil {
 		return nil, err
 	}

@@ -40,7 +40,8 @@ type BlockView struct {
 	PrevHash    string    `json:"prev_hash"`
 	AppHash     string    `json:"app_hash"` // the app hash after the previous block
 	TxsHash     string    `json:"txs_hash"`
-	Txs         []BlockTx `json:"txs"`
+	Txs         []BlockTx `json:"txs,omitempty"`
+	TxHashes    []string  `json:"tx_hashes,omitempty"` // with ?txs=hashes, instead of Txs
 	Certificate CertView  `json:"certificate"`
 }
 
@@ -169,10 +170,18 @@ func (n *Node) getBlock(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusInternalServerError, ErrorResponse{Error: err.Error()})
 		return
 	}
-	writeJSON(w, http.StatusOK, n.blockView(c))
+	switch r.URL.Query().Get("txs") {
+	case "":
+		writeJSON(w, http.StatusOK, n.blockView(c, false))
+	case "hashes":
+		writeJSON(w, http.StatusOK, n.blockView(c, true))
+	default:
+		badRequest(w, "txs: %q; want hashes (or nothing, for whole transactions)", r.URL.Query().Get("txs"))
+	}
 }
 
-func (n *Node) blockView(c *consensus.Commit) BlockView {
+// blockView shows a commit; hashesOnly lists the transactions' hashes instead of decoding them.
+func (n *Node) blockView(c *consensus.Commit, hashesOnly bool) BlockView {
 	b := c.Block
 	vals := n.ledger.Genesis().Validators
 	name := func(i int) string {
@@ -191,6 +200,14 @@ func (n *Node) blockView(c *consensus.Commit) BlockView {
 		if c.Certificate.Signers.Has(i) {
 			v.Certificate.Signers = append(v.Certificate.Signers, name(i))
 		}
+	}
+	if hashesOnly {
+		v.Txs = nil
+		v.TxHashes = make([]string, len(b.Txs))
+		for i, raw := range b.Txs {
+			v.TxHashes[i] = state.HashTx(raw).String()
+		}
+		return v
 	}
 	for _, raw := range b.Txs {
 		bt := BlockTx{Code: "malformed"}

@@ -244,12 +244,15 @@ func (c *Client) LedgerStatus(ctx context.Context) (LedgerStatus, error) {
 }
 
 // Block is GET /v1/ledger/blocks/{height}; a wait above zero lets the node wait that long (at most a minute)
-// for the height to be committed.
-func (c *Client) Block(ctx context.Context, height uint64, wait time.Duration) (BlockView, error) {
+// for the height to be committed; hashesOnly asks for the transactions' hashes instead of the transactions.
+func (c *Client) Block(ctx context.Context, height uint64, wait time.Duration, hashesOnly bool) (BlockView, error) {
 	var v BlockView
 	q := url.Values{}
 	if wait > 0 {
 		q.Set("wait", wait.String())
+	}
+	if hashesOnly {
+		q.Set("txs", "hashes")
 	}
 	return v, c.get(ctx, "/v1/ledger/blocks/"+strconv.FormatUint(height, 10), q, &v)
 }

@@ -76,7 +76,7 @@ func newLedgerBlockCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			b, err := c.Block(cmd.Context(), h, wait)
+			b, err := c.Block(cmd.Context(), h, wait, false)
 			if err != nil {
 				return err
 			}
