@@ -94,6 +94,8 @@ type Driver struct {
 	added    chan struct{}          // the mempool took transactions (a proposal may be due)
 	debugReq chan chan DebugView    // the API asks the main loop for a DebugView
 
+	observer bool // no signer, or a key outside the validator set: follows by sync, never votes
+
 	// Owned by the main loop.
 	request    *consensus.ProposalRequest // a proposal the core waits for
 	lastCommit time.Time
@@ -158,6 +160,7 @@ func New(cfg Config) (*Driver, error) {
 		added:    make(chan struct{}, 1),
 		debugReq: make(chan chan DebugView),
 	}
+	d.observer = cfg.Signer == nil || core.Status().Self < 0
 	d.tr = newTransport(cfg.Host, cfg.Validators, cfg.FindPeer, cfg.Log.With("component", "consensus-transport"))
 	d.syncSrv = newSyncServer(cfg.Store, d.heights)
 	d.mu.waiters = make(map[state.Hash][]chan state.TxResult)
@@ -368,7 +371,7 @@ func (d *Driver) maybePropose() error {
 // validator); a validator asks once at start, keeps fetching while a peer is ahead of it, and otherwise waits
 // until it hears of a height it has not reached.
 func (d *Driver) syncer(ctx context.Context) error {
-	observer := d.cfg.Signer == nil || d.core.Status().Self < 0
+	observer := d.observer
 	for ctx.Err() == nil {
 		wait := time.Duration(0)
 		if observer {

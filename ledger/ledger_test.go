@@ -9,6 +9,8 @@ import (
 	"io"
 	"log/slog"
 	"path/filepath"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -205,4 +207,164 @@ func mustKey(t testing.TB) ed25519.PrivateKey {
 		t.Fatal(err)
 	}
 	return k
+}
+
+// submitTransfers submits n transfers from key (nonces from first) to one node and returns their waiters.
+func submitTransfers(t testing.TB, g *Genesis, n *testNode, key ed25519.PrivateKey, first uint64, count int, to state.Address) []func(context.Context) (state.TxResult, error) {
+	t.Helper()
+	var raws [][]byte
+	var waits []func(context.Context) (state.TxResult, error)
+	for nonce := first; nonce < first+uint64(count); nonce++ {
+		raw, err := state.SignTransfer(key, g.ChainID, nonce, uint64(state.DefaultParams().MinFee), to, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		raws = append(raws, raw)
+		waits = append(waits, n.ledger.Driver().Waiter(state.HashTx(raw)))
+	}
+	res, err := n.ledger.Submit(raws)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, r := range res {
+		if r.Err != nil {
+			t.Fatalf("transfer %d refused: %v", i, r.Err)
+		}
+	}
+	return waits
+}
+
+func waitAll(t testing.TB, waits []func(context.Context) (state.TxResult, error)) uint64 {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	var last uint64
+	for i, w := range waits {
+		r, err := w(ctx)
+		if err != nil || r.Code != state.CodeOK {
+			t.Fatalf("transfer %d: %+v, %v", i, r, err)
+		}
+		last = max(last, r.Height)
+	}
+	return last
+}
+
+// sameChain checks that the nodes hold the same blocks and app hashes up to height h.
+func sameChain(t testing.TB, nodes []*testNode, h uint64) {
+	t.Helper()
+	for height := uint64(1); height <= h; height++ {
+		b0, err := nodes[0].ledger.Store().Block(height)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, n := range nodes[1:] {
+			b, err := n.ledger.Store().Block(height)
+			if err != nil || b.Hash() != b0.Hash() || b.Header.AppHash != b0.Header.AppHash {
+				t.Fatalf("node %d disagrees at height %d: %v", i+1, height, err)
+			}
+		}
+	}
+}
+
+// A validator that was down while the others went on syncs the blocks it missed, checks each, and votes
+// again; an observer follows the chain by sync from the start.
+func TestAValidatorThatWasDownSyncsAndRejoins(t *testing.T) {
+	keys := []crypto.PrivKey{newKey(t), newKey(t), newKey(t), newKey(t)}
+	alice := mustKey(t)
+	bob := state.AddressFromKey(mustKey(t))
+	g := testChain(t, keys, map[state.Address]uint64{state.AddressFromKey(alice): 1_000_000})
+	dir := t.TempDir()
+	var nodes []*testNode
+	for i, k := range keys {
+		nodes = append(nodes, startNode(t, g, k, filepath.Join(dir, fmt.Sprint(i)), true))
+	}
+	observer := startNode(t, g, newKey(t), filepath.Join(dir, "observer"), false)
+	connectAll(t, append(nodes, observer))
+	waitHeight(t, nodes, 2, 30*time.Second)
+
+	nodes[3].stop(t)
+	down := nodes[3].ledger.Store().Height()
+	waitAll(t, submitTransfers(t, g, nodes[0], alice, 0, 50, bob))
+	up := nodes[:3]
+	waitHeight(t, up, down+20, 60*time.Second)
+
+	nodes[3] = startNode(t, g, keys[3], filepath.Join(dir, "3"), true)
+	connectAll(t, append(nodes, observer))
+	// It catches up, and then the chain goes on with it: more transfers, committed by all four.
+	head := nodes[0].ledger.Store().Height()
+	waitHeight(t, nodes[3:], head, 60*time.Second)
+	last := waitAll(t, submitTransfers(t, g, nodes[3], alice, 50, 20, bob))
+	waitHeight(t, append(nodes, observer), last, 60*time.Second)
+	sameChain(t, append(nodes, observer), last)
+	for _, n := range append(nodes, observer) {
+		if acct, _ := n.ledger.App().Account(bob); acct.Balance != 70 {
+			t.Fatalf("bob's balance %d, want 70", acct.Balance)
+		}
+	}
+	// The restarted validator signed certificates again after it came back.
+	c, err := nodes[0].ledger.Store().Certificate(last)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Signers.Count() < 3 {
+		t.Fatalf("the last block was signed by %d validators", c.Signers.Count())
+	}
+}
+
+// Bad transactions are refused with a reason that names what was wrong, and change nothing.
+func TestBadTransactionsAreRefusedWithReasons(t *testing.T) {
+	keys := []crypto.PrivKey{newKey(t)}
+	alice, mallory := mustKey(t), mustKey(t)
+	bob := state.AddressFromKey(mustKey(t))
+	g := testChain(t, keys, map[state.Address]uint64{state.AddressFromKey(alice): 1_000, state.AddressFromKey(mallory): 10})
+	n := startNode(t, g, keys[0], t.TempDir(), true)
+	waitHeight(t, []*testNode{n}, 1, 30*time.Second)
+
+	sign := func(key ed25519.PrivateKey, chain string, nonce, fee, amount uint64) []byte {
+		raw, err := state.SignTransfer(key, chain, nonce, fee, bob, amount)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return raw
+	}
+	good := sign(alice, g.ChainID, 0, 1, 5)
+	forged := slices.Clone(good)
+	forged[len(forged)-1] ^= 1
+	cases := []struct {
+		name string
+		raw  []byte
+		want string
+	}{
+		{"bad signature", forged, "bad_signature"},
+		{"wrong nonce", sign(alice, g.ChainID, 7, 1, 5), "bad_nonce"},
+		{"insufficient balance", sign(mallory, g.ChainID, 0, 1, 500), "insufficient_funds"},
+		{"wrong chain", sign(alice, "another-chain", 0, 1, 5), "wrong_chain"},
+		{"fee too low", sign(alice, g.ChainID, 0, 0, 5), "fee_too_low"},
+		{"not a transaction", []byte("hello"), "malformed"},
+		{"oversized", make([]byte, state.MaxTxBytes+1), "oversized"},
+	}
+	for _, c := range cases {
+		res, err := n.ledger.Submit([][]byte{c.raw})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res[0].Err == nil || !strings.Contains(res[0].Err.Error(), c.want) {
+			t.Errorf("%s: got %v, want a refusal naming %s", c.name, res[0].Err, c.want)
+		}
+	}
+	if n.ledger.Mempool().Len() != 0 {
+		t.Fatalf("refused transactions reached the mempool: %d", n.ledger.Mempool().Len())
+	}
+	for _, k := range []ed25519.PrivateKey{alice, mallory} {
+		acct, _ := n.ledger.App().Account(state.AddressFromKey(k))
+		if acct.Nonce != 0 {
+			t.Fatalf("a refused transaction moved a nonce: %+v", acct)
+		}
+	}
+	// And the good one still goes through.
+	waits := []func(context.Context) (state.TxResult, error){n.ledger.Driver().Waiter(state.HashTx(good))}
+	if res, _ := n.ledger.Submit([][]byte{good}); res[0].Err != nil {
+		t.Fatal(res[0].Err)
+	}
+	waitAll(t, waits)
 }
