@@ -39,6 +39,7 @@ type LedgerPhase struct {
 	OfferedTPS      float64 `json:"offered_tps"` // 0: as fast as it commits
 	Submitted       int     `json:"submitted"`
 	Refused         int     `json:"refused"`
+	SubmitErrors    int     `json:"submit_errors,omitempty"` // transfers whose submission failed (not refused)
 	Committed       int     `json:"committed"`
 	CommittedTPS    float64 `json:"committed_tps"`
 	LatencyP50MS    float64 `json:"latency_p50_ms"` // submit → committed, as the benchmark saw it
@@ -157,7 +158,20 @@ type signed struct {
 	sender int
 }
 
-// sign pre-signs n transfers, spread over the senders in turn (nonces continue from earlier phases), so
+// syncNonces sets each sender's next nonce from the node its transfers go to (committed nonce plus its
+// transfers pending there), so a phase continues where the last one left off, whatever it got through.
+func (b *ledgerBench) syncNonces(ctx context.Context, targets int) error {
+	for s, k := range b.keys {
+		acct, err := b.clients[s%targets].Account(ctx, state.AddressFromKey(k).String())
+		if err != nil {
+			return fmt.Errorf("bench ledger: sender %d's nonce: %w", s, err)
+		}
+		b.nonces[s] = acct.PendingNonce
+	}
+	return nil
+}
+
+// sign pre-signs n transfers, spread over the senders in turn (nonces continue from syncNonces), so
 // that signing costs nothing during the measurement: a client signs on its own machine. Each sender's
 // transfers go to one of the first targets validators, so its nonces arrive in order. It signs on every
 // core (the nodes are idle meanwhile).
@@ -199,18 +213,25 @@ func (b *ledgerBench) sign(n, targets int) ([][]signed, error) {
 	return perValidator, nil
 }
 
+// saturationOffered bounds what the saturation phase pre-signs, in transfers per second of the phase: twice
+// the issue's target, so the figure it measures is the chain's, not this bound's.
+const saturationOffered = 20_000
+
 // run drives one phase. rate 0 keeps as many transfers in flight as the chain takes.
 func (b *ledgerBench) run(ctx context.Context, phase string, rate int, fault bool) (LedgerPhase, error) {
 	res := LedgerPhase{Phase: phase, OfferedTPS: float64(rate)}
 	secs := b.cfg.Duration.Seconds()
 	total := int(float64(rate) * secs)
 	if rate == 0 {
-		total = int(12000 * secs) // more than the chain takes in the phase
+		total = int(saturationOffered * secs) // more than the chain takes in the phase
 	}
 	// In the fault phase the load goes to the validators that stay up (the last one is killed).
 	killed, targets := b.cfg.Validators-1, b.cfg.Validators
 	if fault {
 		targets--
+	}
+	if err := b.syncNonces(ctx, targets); err != nil {
+		return res, err
 	}
 	fmt.Fprintf(b.cfg.Log, "bench ledger: %s: signing %d transfers…\n", phase, total)
 	txs, err := b.sign(total, targets)
@@ -305,38 +326,53 @@ func (b *ledgerBench) run(ctx context.Context, phase string, rate int, fault boo
 					continue
 				}
 				batch := mine[next:min(want, next+2000)]
+				next += len(batch)
+				// Senders with a refused or failed transfer send nothing more this phase: their later
+				// nonces could not commit.
+				var sent []signed
 				var raws [][]byte
 				subMu.Lock()
 				for _, t := range batch {
 					if !stopSender[t.sender] {
-						raws = append(raws, t.raw)
+						sent, raws = append(sent, t), append(raws, t.raw)
 					}
 				}
 				subMu.Unlock()
+				if len(sent) == 0 {
+					continue
+				}
 				now := time.Now()
 				mu.Lock()
-				for _, t := range batch {
+				for _, t := range sent {
 					submitted[t.hash] = now
 				}
 				mu.Unlock()
 				results, err := b.clients[v].Submit(phaseCtx, raws, false)
-				if err != nil {
+				if phaseCtx.Err() != nil {
 					return
 				}
 				mu.Lock()
 				subMu.Lock()
-				for i, r := range results {
-					if r.Status == "refused" {
-						res.Refused++
-						delete(submitted, batch[i].hash)
-						stopSender[batch[i].sender] = true
-					} else {
-						res.Submitted++
+				if err != nil || len(results) != len(sent) {
+					fmt.Fprintf(b.cfg.Log, "bench ledger: submitting %d transfers to %s: %v\n", len(sent), b.net.Members[v].Name, err)
+					res.SubmitErrors += len(sent)
+					for _, t := range sent {
+						delete(submitted, t.hash)
+						stopSender[t.sender] = true
+					}
+				} else {
+					for i, r := range results {
+						if r.Status == "refused" {
+							res.Refused++
+							delete(submitted, sent[i].hash)
+							stopSender[sent[i].sender] = true
+						} else {
+							res.Submitted++
+						}
 					}
 				}
 				subMu.Unlock()
 				mu.Unlock()
-				next += len(batch)
 			}
 		})
 	}
@@ -417,7 +453,9 @@ func (b *ledgerBench) fault(ctx context.Context, res *LedgerPhase, i int) {
 		return
 	}
 	// Back at the head: its height reaches what the watched node had when it answered. The restarted
-	// process cannot notify this one, so ask it every 20 ms (a measurement, not a test).
+	// process cannot notify this one, so ask it every 20 ms (a measurement, not a test), for at most a minute.
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
 	for ctx.Err() == nil {
 		head, err1 := b.clients[0].LedgerStatus(ctx)
 		mine, err2 := b.clients[i].LedgerStatus(ctx)
@@ -430,6 +468,9 @@ func (b *ledgerBench) fault(ctx context.Context, res *LedgerPhase, i int) {
 		case <-ctx.Done():
 		case <-time.After(20 * time.Millisecond):
 		}
+	}
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		fmt.Fprintf(b.cfg.Log, "bench ledger: %s did not catch up within a minute of its restart\n", b.net.Members[i].Name)
 	}
 }
 

@@ -14,9 +14,11 @@
 //   - Block sync (/shoulders/sync/1) fetches commits (block and certificate) in bulk and steps them into the
 //     same core, so a synced block is checked and applied exactly as a block decided live. Observers follow
 //     the chain with long polls; validators sync when they hear of heights they have not reached.
-//   - A block's transactions must all carry valid signatures (the application refuses a proposal otherwise),
-//     so a certified block never holds a forged transaction; other failures (nonce, balance) are recorded
-//     per transaction and change nothing.
+//   - A proposal is checked for shape before a validator prevotes for it (height, app hash, limits, every
+//     transaction decodes); signatures are checked when the block is executed, in one batch (mempool
+//     admission already verified most of them): a transaction whose signature fails, like one whose nonce
+//     or balance is wrong, is recorded in the block with its reason and changes nothing. Checking them
+//     before the prevote would cost every validator a second pass over the block on the critical path.
 //   - The proposer proposes at once when it has transactions and MinBlockInterval has passed since the
 //     last block, and an empty block after EmptyBlockInterval otherwise: no fixed commit delay, no flood
 //     of tiny blocks.
@@ -150,6 +152,10 @@ func New(cfg Config) (*Driver, error) {
 	if err != nil {
 		return nil, err
 	}
+	if tp := core.Config().TimeoutPropose; cfg.EmptyBlockInterval >= tp {
+		// The others would give up on every empty block's proposer before it proposed.
+		return nil, fmt.Errorf("ledger: EmptyBlockInterval %v must be shorter than the propose timeout %v", cfg.EmptyBlockInterval, tp)
+	}
 	d := &Driver{
 		cfg:      cfg,
 		ccfg:     ccfg,
@@ -171,6 +177,7 @@ func New(cfg Config) (*Driver, error) {
 // Run runs the ledger until ctx ends.
 func (d *Driver) Run(ctx context.Context) error {
 	d.cfg.Host.SetStreamHandler(SyncProtocol, d.syncSrv.handle)
+	defer d.syncSrv.shutdown()
 	defer d.cfg.Host.RemoveStreamHandler(SyncProtocol)
 	g, ctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return d.tr.run(ctx) })
@@ -421,8 +428,9 @@ func (d *Driver) fetch(ctx context.Context, wait time.Duration) (uint64, error) 
 		}
 		// Wait until the main loop applied them (or decided them live), so the next request starts where
 		// this one ended; commits the core refused leave the height short, and the next peer is asked.
+		// The main loop gets applyStall between two heights before this peer's commits are given up on.
 		want := next + uint64(len(commits)) - 1
-		deadline := time.NewTimer(5 * time.Second)
+		deadline := time.NewTimer(applyStall)
 		for d.cfg.Store.Height() < want {
 			changed := d.heights.changed()
 			if d.cfg.Store.Height() >= want {
@@ -430,6 +438,7 @@ func (d *Driver) fetch(ctx context.Context, wait time.Duration) (uint64, error) 
 			}
 			select {
 			case <-changed:
+				deadline.Reset(applyStall)
 			case <-ctx.Done():
 				deadline.Stop()
 				return height, ctx.Err()
@@ -465,7 +474,9 @@ func (d *Driver) notifyWaiters(txs []state.TxResult) {
 }
 
 // Waiter registers interest in a transaction before it is submitted (so its commit cannot be missed); wait
-// returns its result once a block carries it, or ctx's error.
+// returns its result once a block carries it, or ctx's error. A waiter stays registered until wait returns:
+// one that will not be waited on (its transaction was refused) is released by calling wait with a context
+// that is already done.
 func (d *Driver) Waiter(hash state.Hash) (wait func(ctx context.Context) (state.TxResult, error)) {
 	ch := make(chan state.TxResult, 1)
 	d.mu.Lock()

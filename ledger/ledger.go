@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -50,9 +51,17 @@ type Ledger struct {
 	mempool *mempool.Mempool
 	driver  *Driver
 	txs     *p2p.GossipTopic
+	self    peer.ID
 	log     *slog.Logger
 
 	outbox chan []byte // admitted transactions waiting to be gossiped
+
+	// users of the store from outside Run (gossip validators, API submissions) hold users.RLock; Close
+	// takes the write lock, so it waits for them, and marks the ledger closed for any that come later.
+	users struct {
+		sync.RWMutex
+		closed bool
+	}
 
 	admitted, refused atomic.Uint64
 }
@@ -93,7 +102,7 @@ func Open(o Options) (*Ledger, error) {
 	if err != nil {
 		return nil, err
 	}
-	l := &Ledger{genesis: o.Genesis, chainID: g.ChainID, store: st, log: o.Log, outbox: make(chan []byte, txOutbox)}
+	l := &Ledger{genesis: o.Genesis, chainID: g.ChainID, store: st, self: o.Net.Host().ID(), log: o.Log, outbox: make(chan []byte, txOutbox)}
 	fail := func(err error) (*Ledger, error) {
 		st.Close()
 		return nil, err
@@ -155,8 +164,32 @@ func (l *Ledger) Run(ctx context.Context) error {
 	return g.Wait()
 }
 
-// Close closes the store. Call it after Run returned.
-func (l *Ledger) Close() error { return l.store.Close() }
+// Close closes the store. Call it after Run returned; it waits for submissions and gossip validations
+// under way, and refuses later ones.
+func (l *Ledger) Close() error {
+	l.users.Lock()
+	defer l.users.Unlock()
+	if l.users.closed {
+		return nil
+	}
+	l.users.closed = true
+	return l.store.Close()
+}
+
+// ErrClosed is returned by Submit once the ledger is closed.
+var ErrClosed = errors.New("ledger: closed")
+
+// enter admits a user of the store; leave must follow when it returns true.
+func (l *Ledger) enter() bool {
+	l.users.RLock()
+	if l.users.closed {
+		l.users.RUnlock()
+		return false
+	}
+	return true
+}
+
+func (l *Ledger) leave() { l.users.RUnlock() }
 
 // Genesis is the chain's genesis.
 func (l *Ledger) Genesis() *Genesis { return l.genesis }
@@ -188,6 +221,10 @@ func (l *Ledger) Submit(raws [][]byte) ([]SubmitResult, error) {
 	if len(raws) > maxSubmitBatch {
 		return nil, fmt.Errorf("ledger: %d transactions in one submission, the limit is %d", len(raws), maxSubmitBatch)
 	}
+	if !l.enter() {
+		return nil, ErrClosed
+	}
+	defer l.leave()
 	out := make([]SubmitResult, len(raws))
 	var txs []*state.Tx
 	var at []int
@@ -272,8 +309,9 @@ var errBadSignature = errors.New("a transaction's signature does not verify")
 // validateBatch decodes a gossiped batch and admits its transactions to the mempool: the mempool checks
 // their signatures in one batch, so each is verified once on this node. A batch holding a transaction that
 // does not decode or whose signature does not verify is rejected (its sender is penalised); one that
-// brought nothing new is ignored (not forwarded); the rest is accepted and forwarded.
-func (l *Ledger) validateBatch(_ peer.ID, data []byte) (any, error) {
+// brought nothing new is ignored (not forwarded); the rest is accepted and forwarded. This node's own
+// batches hold transactions Submit already admitted: they are only checked for framing, and accepted.
+func (l *Ledger) validateBatch(from peer.ID, data []byte) (any, error) {
 	if len(data) > txBatchBytes+64<<10 {
 		return nil, fmt.Errorf("batch of %d bytes, the limit is %d", len(data), txBatchBytes)
 	}
@@ -295,6 +333,13 @@ func (l *Ledger) validateBatch(_ peer.ID, data []byte) (any, error) {
 		}
 		txs = append(txs, tx)
 	}
+	if from == l.self {
+		return txBatch{count: len(txs), admitted: len(txs)}, nil
+	}
+	if !l.enter() {
+		return nil, fmt.Errorf("%w: the ledger is closed", p2p.ErrIgnore)
+	}
+	defer l.leave()
 	admitted := 0
 	for i, err := range l.mempool.Add(txs) {
 		switch {

@@ -36,6 +36,7 @@ const (
 	syncServing      = 16       // responses being written at once
 	syncTimeout      = 30 * time.Second
 	syncRequestBytes = 16
+	applyStall       = 5 * time.Second // a synced commit not applied within this of the last is given up on
 )
 
 // errNoPeer is returned when no peer could answer a sync request.
@@ -53,24 +54,42 @@ type syncServer struct {
 	heights *heightNotifier
 	serving chan struct{}
 
-	mu     sync.Mutex
-	active map[peer.ID]bool // one request in flight per peer
+	stop     chan struct{} // closed by shutdown: long polls end
+	handlers sync.WaitGroup
+
+	mu      sync.Mutex
+	stopped bool
+	active  map[peer.ID]bool // one request in flight per peer
 }
 
 func newSyncServer(src commitSource, heights *heightNotifier) *syncServer {
-	return &syncServer{src: src, heights: heights, serving: make(chan struct{}, syncServing), active: make(map[peer.ID]bool)}
+	return &syncServer{src: src, heights: heights, serving: make(chan struct{}, syncServing), stop: make(chan struct{}), active: make(map[peer.ID]bool)}
+}
+
+// shutdown refuses new requests and waits for the ones being answered (after the handler is removed from
+// the host, so that the store can be closed once it returns).
+func (s *syncServer) shutdown() {
+	s.mu.Lock()
+	s.stopped = true
+	s.mu.Unlock()
+	close(s.stop)
+	s.handlers.Wait()
 }
 
 func (s *syncServer) handle(st network.Stream) {
 	from := st.Conn().RemotePeer()
 	s.mu.Lock()
-	busy := s.active[from]
-	s.active[from] = true
+	busy := s.stopped || s.active[from]
+	if !busy {
+		s.active[from] = true
+		s.handlers.Add(1)
+	}
 	s.mu.Unlock()
 	if busy {
 		st.Reset()
 		return
 	}
+	defer s.handlers.Done()
 	defer func() {
 		s.mu.Lock()
 		delete(s.active, from)
@@ -110,6 +129,9 @@ func (s *syncServer) handle(st network.Stream) {
 			case <-changed:
 			case <-timer.C:
 				break poll
+			case <-s.stop:
+				st.Reset()
+				return
 			}
 		}
 	}
@@ -179,7 +201,8 @@ func fetchCommits(ctx context.Context, h interface {
 	}
 	height := binary.BigEndian.Uint64(hb)
 	var out []*consensus.Commit
-	for len(out) <= syncMaxCommits {
+	size := 0
+	for {
 		body, err := readFrame(r, consensus.MaxMessageBytes)
 		if err != nil {
 			return height, out, fmt.Errorf("sync response: %w", err)
@@ -187,6 +210,11 @@ func fetchCommits(ctx context.Context, h interface {
 		if len(body) == 0 {
 			return height, out, nil
 		}
+		// The server stops at count commits, or after the one that took the response past syncMaxBytes.
+		if len(out) == count || size >= syncMaxBytes {
+			return height, out, fmt.Errorf("sync response: more commits than asked for (%d, %d bytes)", len(out)+1, size+len(body))
+		}
+		size += len(body)
 		m, err := consensus.DecodeMessage(body)
 		if err != nil {
 			return height, out, fmt.Errorf("sync response: %w", err)
@@ -197,7 +225,6 @@ func fetchCommits(ctx context.Context, h interface {
 		}
 		out = append(out, c)
 	}
-	return height, out, errors.New("sync response: too many commits")
 }
 
 // heightNotifier lets readers wait for the committed height to change.

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -29,8 +30,9 @@ const ConsensusProtocol = protocol.ID("/shoulders/consensus/1")
 
 // Transport limits.
 const (
-	outQueue      = 4096 // frames waiting for one peer; past it the newest are dropped (the core rebroadcasts)
-	inboxSize     = 8192 // decoded messages waiting for the driver
+	outQueue      = 4096     // frames waiting for one peer; past it the newest are dropped (the core rebroadcasts)
+	outQueueBytes = 64 << 20 // bytes waiting for one peer (blocks are large): the same
+	inboxSize     = 8192     // decoded messages waiting for the driver
 	redialMin     = 50 * time.Millisecond
 	redialMax     = 2 * time.Second
 	writeDeadline = 10 * time.Second
@@ -57,12 +59,15 @@ type transport struct {
 	bad     atomic.Uint64 // frames that did not decode
 
 	mu      sync.Mutex
-	streams map[network.Stream]struct{} // inbound streams open now
+	streams map[peer.ID]network.Stream // the inbound stream open now from each validator
 }
 
+// outPeer is the queue of frames for one other validator. Its writer drops what is queued whenever the
+// stream fails: frames that waited through an outage are stale, and the core sends what is current again.
 type outPeer struct {
-	id    peer.ID
-	queue chan []byte
+	id     peer.ID
+	queue  chan []byte
+	queued atomic.Int64 // bytes in queue
 }
 
 // newTransport prepares the transport of validator self (or of an observer, when self is not among them).
@@ -73,7 +78,7 @@ func newTransport(h host.Host, validators []peer.ID, findPeer func(context.Conte
 		validators: make(map[peer.ID]int, len(validators)),
 		inbox:      make(chan inbound, inboxSize),
 		findPeer:   findPeer,
-		streams:    make(map[network.Stream]struct{}),
+		streams:    make(map[peer.ID]network.Stream),
 	}
 	for i, id := range validators {
 		t.validators[id] = i
@@ -90,7 +95,7 @@ func (t *transport) run(ctx context.Context) error {
 	defer func() {
 		t.host.RemoveStreamHandler(ConsensusProtocol)
 		t.mu.Lock()
-		for s := range t.streams {
+		for _, s := range t.streams {
 			s.Reset()
 		}
 		t.mu.Unlock()
@@ -121,10 +126,35 @@ func (t *transport) sendTo(id peer.ID, m consensus.Message) {
 }
 
 func (t *transport) enqueue(p *outPeer, frame []byte) {
+	if p.queued.Add(int64(len(frame))) > outQueueBytes {
+		p.queued.Add(-int64(len(frame)))
+		t.dropped.Add(1)
+		return
+	}
 	select {
 	case p.queue <- frame:
 	default:
+		p.queued.Add(-int64(len(frame)))
 		t.dropped.Add(1)
+	}
+}
+
+// next takes a frame off p's queue (the caller owns the queue's receiving side).
+func (p *outPeer) next(frame []byte) []byte {
+	p.queued.Add(-int64(len(frame)))
+	return frame
+}
+
+// discard drops everything queued for p.
+func (t *transport) discard(p *outPeer) {
+	for {
+		select {
+		case frame := <-p.queue:
+			p.next(frame)
+			t.dropped.Add(1)
+		default:
+			return
+		}
 	}
 }
 
@@ -143,6 +173,7 @@ func (t *transport) write(ctx context.Context, p *outPeer) {
 			if ctx.Err() == nil {
 				t.log.Debug("consensus transport: cannot reach validator", "peer", p.id, "err", err)
 			}
+			t.discard(p)
 			select {
 			case <-ctx.Done():
 				return
@@ -154,6 +185,7 @@ func (t *transport) write(ctx context.Context, p *outPeer) {
 		backoff = redialMin
 		err = t.pump(ctx, s, p)
 		s.Reset()
+		t.discard(p)
 		if ctx.Err() == nil {
 			t.log.Debug("consensus transport: stream to validator ended", "peer", p.id, "err", err)
 		}
@@ -185,7 +217,7 @@ func (t *transport) pump(ctx context.Context, s network.Stream, p *outPeer) erro
 		}
 		s.SetWriteDeadline(time.Now().Add(writeDeadline))
 		for {
-			if _, err := w.Write(frame); err != nil {
+			if _, err := w.Write(p.next(frame)); err != nil {
 				return err
 			}
 			select {
@@ -202,7 +234,8 @@ func (t *transport) pump(ctx context.Context, s network.Stream, p *outPeer) erro
 }
 
 // accept reads an inbound stream from a validator until it ends. Streams from anyone else are reset: only
-// validators speak consensus (observers follow the chain by block sync).
+// validators speak consensus (observers follow the chain by block sync). A validator has one inbound stream:
+// a new one (it redialed) replaces the old.
 func (t *transport) accept(s network.Stream) {
 	from := s.Conn().RemotePeer()
 	if _, ok := t.validators[from]; !ok {
@@ -210,11 +243,16 @@ func (t *transport) accept(s network.Stream) {
 		return
 	}
 	t.mu.Lock()
-	t.streams[s] = struct{}{}
+	if old, ok := t.streams[from]; ok {
+		old.Reset()
+	}
+	t.streams[from] = s
 	t.mu.Unlock()
 	defer func() {
 		t.mu.Lock()
-		delete(t.streams, s)
+		if t.streams[from] == s {
+			delete(t.streams, from)
+		}
 		t.mu.Unlock()
 		s.Reset()
 	}()
@@ -241,7 +279,8 @@ func (t *transport) accept(s network.Stream) {
 	}
 }
 
-// readFrame reads one uvarint-length-prefixed frame of at most max bytes.
+// readFrame reads one uvarint-length-prefixed frame of at most max bytes. Memory grows with the bytes that
+// arrive, not with the length the frame claims.
 func readFrame(r *bufio.Reader, max int) ([]byte, error) {
 	n, err := binary.ReadUvarint(r)
 	if err != nil {
@@ -250,9 +289,19 @@ func readFrame(r *bufio.Reader, max int) ([]byte, error) {
 	if n > uint64(max) {
 		return nil, fmt.Errorf("frame of %d bytes, limit %d", n, max)
 	}
-	body := make([]byte, n)
-	if _, err := io.ReadFull(r, body); err != nil {
-		return nil, err
+	body := make([]byte, 0, min(n, 64<<10))
+	for uint64(len(body)) < n {
+		if len(body) == cap(body) {
+			body = slices.Grow(body, min(int(n)-len(body), cap(body)))
+		}
+		k, err := r.Read(body[len(body):min(cap(body), int(n))])
+		body = body[:len(body)+k]
+		if err != nil {
+			if errors.Is(err, io.EOF) {
+				err = io.ErrUnexpectedEOF
+			}
+			return nil, err
+		}
 	}
 	return body, nil
 }

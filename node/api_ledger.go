@@ -235,9 +235,14 @@ func (n *Node) getAccount(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusInternalServerError, ErrorResponse{Error: err.Error()})
 		return
 	}
+	next, err := n.ledger.Mempool().NextNonce(addr)
+	if err != nil {
+		writeJSON(w, http.StatusInternalServerError, ErrorResponse{Error: err.Error()})
+		return
+	}
 	writeJSON(w, http.StatusOK, AccountView{
 		Address: addr.String(), Balance: state.Amount(acct.Balance), Nonce: acct.Nonce,
-		PendingNonce: acct.Nonce + uint64(n.ledger.Mempool().Pending(addr)),
+		PendingNonce: next,
 	})
 }
 
@@ -316,11 +321,20 @@ func (n *Node) postTxs(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	// Waiters are registered before Submit, so a commit that comes before the wait is not missed; the
+	// ones never waited on (refused, or after the deadline) are released on return.
 	var waits []func(context.Context) (state.TxResult, error)
 	if wait {
 		for _, raw := range raws {
 			waits = append(waits, n.ledger.Driver().Waiter(state.HashTx(raw)))
 		}
+		defer func() {
+			done, cancel := context.WithCancel(context.Background())
+			cancel()
+			for _, wt := range waits {
+				wt(done) // returns at once, and unregisters a waiter still registered
+			}
+		}()
 	}
 	results, err := n.ledger.Submit(raws)
 	if err != nil {

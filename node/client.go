@@ -106,7 +106,12 @@ func shortNetError(err error) string {
 
 // get fetches path and decodes the JSON answer into out.
 func (c *Client) get(ctx context.Context, path string, query url.Values, out any) error {
-	ctx, cancel := context.WithTimeout(ctx, requestTimeout)
+	return c.getWithin(ctx, requestTimeout, path, query, out)
+}
+
+// getWithin is get with its own bound, for a request that waits on the node's side.
+func (c *Client) getWithin(ctx context.Context, timeout time.Duration, path string, query url.Values, out any) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	resp, err := c.do(ctx, path, query)
 	if err != nil {
@@ -254,7 +259,7 @@ func (c *Client) Block(ctx context.Context, height uint64, wait time.Duration, h
 	if hashesOnly {
 		q.Set("txs", "hashes")
 	}
-	return v, c.get(ctx, "/v1/ledger/blocks/"+strconv.FormatUint(height, 10), q, &v)
+	return v, c.getWithin(ctx, requestTimeout+wait, "/v1/ledger/blocks/"+strconv.FormatUint(height, 10), q, &v)
 }
 
 // Account is GET /v1/ledger/accounts/{address}.

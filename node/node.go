@@ -262,21 +262,23 @@ func (n *Node) Run(ctx context.Context) error {
 	return nil
 }
 
+// close releases what the node holds, users first: the API, then the network (pubsub validators and stream
+// handlers read the ledger), then the stores they read.
 func (n *Node) close() {
+	if n.api != nil {
+		n.api.Close()
+	}
+	if n.net != nil {
+		n.net.Close()
+	}
+	if n.host != nil {
+		n.host.Close()
+	}
 	if n.ledger != nil {
 		if err := n.ledger.Close(); err != nil {
 			n.log.Error("closing the ledger store", "err", err)
 		}
 		n.ledger = nil
-	}
-	if n.net != nil {
-		n.net.Close()
-	}
-	if n.api != nil {
-		n.api.Close()
-	}
-	if n.host != nil {
-		n.host.Close()
 	}
 	if n.db != nil {
 		if err := n.db.Flush(); err != nil {

@@ -266,21 +266,30 @@ with the height. The fee defaults to the chain's minimum.`,
 				return err
 			}
 			out := cmd.OutOrStdout()
-			if f.json {
-				return printJSON(out, res[0])
-			}
 			st := res[0]
-			fmt.Fprintf(out, "transfer of %d from %s to %s (fee %d, nonce %d)\n", amount, from, to, fee, acct.PendingNonce)
+			// The exit status is the same with --json: 1 when the transfer failed or, with --wait, did not
+			// commit in time.
+			var failed error
 			switch {
-			case st.Status == "committed" && st.Code == "ok":
-				fmt.Fprintf(out, "committed at height %d: transaction %s\n", st.Height, st.Hash)
-			case st.Status == "committed":
-				return &exitError{code: 1, err: fmt.Errorf("committed at height %d but it changed nothing: %s: %s", st.Height, st.Code, st.Reason)}
-			default:
-				fmt.Fprintf(out, "submitted: transaction %s is %s\n", st.Hash, st.Status)
-				if wait {
-					return &exitError{code: 1, err: errors.New("not committed within a minute; `shoulders ledger tx` will tell")}
+			case st.Status == "committed" && st.Code != "ok":
+				failed = fmt.Errorf("committed at height %d but it changed nothing: %s: %s", st.Height, st.Code, st.Reason)
+			case st.Status != "committed" && wait:
+				failed = errors.New("not committed within a minute; `shoulders ledger tx` will tell")
+			}
+			if f.json {
+				if err := printJSON(out, st); err != nil {
+					return err
 				}
+			} else {
+				fmt.Fprintf(out, "transfer of %d from %s to %s (fee %d, nonce %d)\n", amount, from, to, fee, acct.PendingNonce)
+				if st.Status == "committed" && st.Code == "ok" {
+					fmt.Fprintf(out, "committed at height %d: transaction %s\n", st.Height, st.Hash)
+				} else if st.Status != "committed" {
+					fmt.Fprintf(out, "submitted: transaction %s is %s\n", st.Hash, st.Status)
+				}
+			}
+			if failed != nil {
+				return &exitError{code: 1, err: failed}
 			}
 			return nil
 		},

@@ -271,6 +271,9 @@ type roundPower struct {
 	power int64
 }
 
+// Config is the core's configuration, defaults filled in.
+func (c *Core) Config() Config { return c.cfg }
+
 // New returns a core that starts deciding st.Height.
 func New(cfg Config, st State) (*Core, error) {
 	cfg, err := cfg.withDefaults()

@@ -150,15 +150,20 @@ func (m *Mempool) Get(h state.Hash) *state.Tx {
 	return nil
 }
 
-// Pending returns how many transactions of sender a are pending: its next nonce is its account's nonce plus
-// this.
-func (m *Mempool) Pending(a state.Address) int {
+// NextNonce returns the nonce sender a's next transaction must carry to be admitted: its account's nonce
+// plus its pending transactions, read together under the mempool's lock so that a block committed in
+// between cannot make the sum wrong.
+func (m *Mempool) NextNonce(a state.Address) (uint64, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if s := m.mu.senders[a]; s != nil {
-		return len(s.txs)
+		return s.next(), nil
 	}
-	return 0
+	acct, err := m.ledger.Account(a)
+	if err != nil {
+		return 0, err
+	}
+	return acct.Nonce, nil
 }
 
 // Len returns the number of pending transactions.
