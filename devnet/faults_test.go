@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"io"
+	"slices"
 	"sync"
 	"syscall"
 	"testing"
@@ -166,45 +167,64 @@ func deadlineOf(ctx context.Context) time.Time {
 	return d
 }
 
-// agree checks that every node holds the same blocks (hash and app hash) up to height h, and that every
-// transfer a validator admitted and some node committed is committed at the same height on every node.
-func (f *faultNet) agree(h uint64) {
+// agree checks that every node holds the same blocks (hash and app hash) up to height h, so the same
+// transactions; that transfers the validators admitted were committed; and that no validator reported
+// evidence of equivocation (all four are honest). It returns node 0's blocks.
+func (f *faultNet) agree(h uint64) []node.BlockView {
 	f.t.Helper()
 	ctx := context.Background()
-	for height := uint64(1); height <= h; height++ {
-		var first node.BlockView
-		for i, c := range f.clients {
+	chains := make([][]node.BlockView, len(f.clients))
+	for i, c := range f.clients {
+		for height := uint64(1); height <= h; height++ {
 			b, err := c.Block(ctx, height, 30*time.Second, true)
 			if err != nil {
 				f.t.Fatalf("%s: block %d: %v", f.net.Members[i].Name, height, err)
 			}
-			if i == 0 {
-				first = b
-			} else if b.Hash != first.Hash || b.AppHash != first.AppHash {
-				f.t.Fatalf("fork at height %d: %s has %s, %s has %s", height, f.net.Members[0].Name, first.Hash, f.net.Members[i].Name, b.Hash)
+			chains[i] = append(chains[i], b)
+		}
+	}
+	for i := range chains[1:] {
+		for j, b := range chains[i+1] {
+			if a := chains[0][j]; b.Hash != a.Hash || b.AppHash != a.AppHash {
+				f.t.Fatalf("fork at height %d: %s has %s, %s has %s", b.Height, f.net.Members[0].Name, a.Hash, f.net.Members[i+1].Name, b.Hash)
 			}
 		}
 	}
 	committed := 0
 	f.mu.Lock()
-	defer f.mu.Unlock()
-	for hash := range f.submitted {
-		st, err := f.clients[0].Tx(ctx, hash)
-		if err != nil || st.Status != "committed" || st.Height > h {
-			continue // still pending, or committed after h
-		}
-		committed++
-		for i, c := range f.clients[1:] {
-			other, err := c.Tx(ctx, hash)
-			if err != nil || other.Status != "committed" || other.Height != st.Height {
-				f.t.Fatalf("transfer %s committed at %d on %s is %+v on %s (%v)", hash, st.Height, f.net.Members[0].Name, other, f.net.Members[i+1].Name, err)
+	for _, b := range chains[0] {
+		for _, hash := range b.TxHashes {
+			if f.submitted[hash] {
+				committed++
 			}
 		}
 	}
+	f.mu.Unlock()
 	if committed == 0 {
 		f.t.Fatal("no transfer was committed under the load")
 	}
+	for i, c := range f.clients {
+		d, err := c.Consensus(ctx)
+		if err != nil {
+			f.t.Fatalf("%s: %v", f.net.Members[i].Name, err)
+		}
+		if d.Evidence != 0 {
+			f.t.Fatalf("%s reported %d pieces of evidence among honest validators", f.net.Members[i].Name, d.Evidence)
+		}
+	}
 	f.t.Logf("%d heights and %d committed transfers agree on all four nodes", h, committed)
+	return chains[0]
+}
+
+// signsAfter checks that validator i signed a certificate of some block above height from.
+func (f *faultNet) signsAfter(blocks []node.BlockView, i int, from uint64) {
+	f.t.Helper()
+	for _, b := range blocks {
+		if b.Height > from && slices.Contains(b.Certificate.Signers, f.net.Members[i].PeerID) {
+			return
+		}
+	}
+	f.t.Fatalf("%s signed no certificate after height %d", f.net.Members[i].Name, from)
 }
 
 // kill -9 one of four validators under load: the chain keeps committing; the killed node restarts, syncs
@@ -227,8 +247,12 @@ func TestKillOneOfFourUnderLoad(t *testing.T) {
 	if !f.reaches(3, head, 30*time.Second) {
 		t.Fatalf("the restarted validator did not catch up to %d in 30s", head)
 	}
+	// It votes again: some certificate a few heights on carries its signature.
+	if !f.reaches(0, head+20, 30*time.Second) {
+		t.Fatalf("the chain stopped after the validator rejoined (at %d)", f.height(0))
+	}
 	f.stop()
-	f.agree(f.height(3))
+	f.signsAfter(f.agree(f.height(3)), 3, head)
 }
 
 // kill -9 two of four: the chain halts without forking, and resumes when one of them returns.
@@ -242,9 +266,9 @@ func TestKillTwoOfFourHaltsAndResumes(t *testing.T) {
 		t.Fatal(err)
 	}
 	// In flight when they died, at most one more height can still be decided; after that, nothing.
-	h := f.height(0) + 1
+	h := max(f.height(0), f.height(1)) + 1
 	f.reaches(0, h, 2*time.Second)
-	h = f.height(0)
+	h = max(f.height(0), f.height(1))
 	if f.reaches(0, h+1, 5*time.Second) || f.reaches(1, h+1, time.Second) {
 		t.Fatalf("with two validators of four dead the chain went on past %d", h)
 	}
@@ -286,9 +310,13 @@ func TestPausedValidatorCatchesUp(t *testing.T) {
 	if err := f.net.Signal(1, syscall.SIGCONT); err != nil {
 		t.Fatal(err)
 	}
-	if !f.reaches(1, f.height(0), 30*time.Second) {
+	head := f.height(0)
+	if !f.reaches(1, head, 30*time.Second) {
 		t.Fatal("the paused validator did not catch up")
 	}
+	if !f.reaches(0, head+20, 30*time.Second) {
+		t.Fatalf("the chain stopped after the validator continued (at %d)", f.height(0))
+	}
 	f.stop()
-	f.agree(f.height(1))
+	f.signsAfter(f.agree(f.height(1)), 1, head)
 }

@@ -101,6 +101,11 @@ type Driver struct {
 	// Owned by the main loop.
 	request    *consensus.ProposalRequest // a proposal the core waits for
 	lastCommit time.Time
+	lastBlock  struct {
+		hash string
+		time time.Time
+	}
+	validators []ValidatorView // the set is fixed by the genesis
 
 	mu struct {
 		sync.Mutex
@@ -120,7 +125,6 @@ type Status struct {
 	Step          string          `json:"step"`
 	Validators    []ValidatorView `json:"validators"`
 	Mempool       int             `json:"mempool"`
-	Counters      map[string]uint64
 }
 
 // ValidatorView is one validator as the API shows it.
@@ -129,16 +133,9 @@ type ValidatorView struct {
 	Power   int64  `json:"power"`
 }
 
-// New builds a driver on a store initialised with the genesis (it initialises an empty one).
+// New builds a driver on a store initialised with the genesis (Open does that).
 func New(cfg Config) (*Driver, error) {
 	cfg.defaults()
-	if cfg.Store.Height() == 0 {
-		if _, err := cfg.Store.Genesis(); errors.Is(err, store.ErrGenesis) || errors.Is(err, store.ErrNotFound) {
-			if err := cfg.Store.Init(cfg.Genesis); err != nil {
-				return nil, err
-			}
-		}
-	}
 	st, err := cfg.Store.State()
 	if err != nil {
 		return nil, err
@@ -167,9 +164,24 @@ func New(cfg Config) (*Driver, error) {
 		debugReq: make(chan chan DebugView),
 	}
 	d.observer = cfg.Signer == nil || core.Status().Self < 0
-	d.tr = newTransport(cfg.Host, cfg.Validators, cfg.FindPeer, cfg.Log.With("component", "consensus-transport"))
+	d.tr = newTransport(cfg.Host, cfg.Validators, d.observer, cfg.FindPeer, cfg.Log.With("component", "consensus-transport"))
 	d.syncSrv = newSyncServer(cfg.Store, d.heights)
 	d.mu.waiters = make(map[state.Hash][]chan state.TxResult)
+	if h := cfg.Store.Height(); h > 0 {
+		b, err := cfg.Store.Block(h)
+		if err != nil {
+			return nil, err
+		}
+		d.noteBlock(b)
+	}
+	vals := core.Validators()
+	for i := range vals.Len() {
+		addr := ""
+		if i < len(cfg.Validators) {
+			addr = cfg.Validators[i].String()
+		}
+		d.validators = append(d.validators, ValidatorView{Address: addr, Power: vals.Validator(i).Power})
+	}
 	d.updateStatus()
 	return d, nil
 }
@@ -185,6 +197,9 @@ func (d *Driver) Run(ctx context.Context) error {
 	g.Go(func() error { return d.loop(ctx) })
 	return g.Wait()
 }
+
+// maxCatchUpTicks bounds the ticks one wake of the main loop gives the core.
+const maxCatchUpTicks = 10
 
 // tick is the real time one consensus tick stands for.
 func (d *Driver) tick() time.Duration {
@@ -235,7 +250,13 @@ func (d *Driver) loop(ctx context.Context) error {
 			default:
 			}
 		}
-		for now := time.Now(); now.Sub(lastTick) >= tick; lastTick = lastTick.Add(tick) {
+		// Time the process did not run (it was stopped, or starved) is not made up in a burst of ticks:
+		// each would fire a timeout before any message could arrive, running through rounds alone.
+		now := time.Now()
+		if behind := now.Sub(lastTick); behind > maxCatchUpTicks*tick {
+			lastTick = now.Add(-maxCatchUpTicks * tick)
+		}
+		for ; now.Sub(lastTick) >= tick; lastTick = lastTick.Add(tick) {
 			d.core.Tick()
 		}
 		if err := d.drain(); err != nil {
@@ -302,6 +323,7 @@ func (d *Driver) drain() error {
 				return fmt.Errorf("ledger: updating the mempool at height %d: %w", executed.Height, err)
 			}
 			d.lastCommit = time.Now()
+			d.noteBlock(rd.Decided.Block)
 			d.notifyWaiters(executed.Txs)
 			d.heights.notify()
 		}
@@ -379,12 +401,23 @@ func (d *Driver) maybePropose() error {
 // until it hears of a height it has not reached.
 func (d *Driver) syncer(ctx context.Context) error {
 	observer := d.observer
+	stalled := time.Duration(0) // backoff while a peer is ahead but nothing it sends gets applied
 	for ctx.Err() == nil {
 		wait := time.Duration(0)
 		if observer {
 			wait = 5 * time.Second
 		}
+		before := d.cfg.Store.Height()
 		height, err := d.fetch(ctx, wait)
+		if err == nil && height > before && d.cfg.Store.Height() == before {
+			stalled = min(max(2*stalled, 100*time.Millisecond), 5*time.Second)
+			select {
+			case <-ctx.Done():
+			case <-time.After(stalled):
+			}
+			continue
+		}
+		stalled = 0
 		switch {
 		case err != nil:
 			select {
@@ -506,6 +539,8 @@ func (d *Driver) waitTx(ctx context.Context, hash state.Hash, ch chan state.TxRe
 	}
 }
 
+// updateStatus publishes the main loop's view for Status. It runs after every input, so it reads nothing
+// from the store.
 func (d *Driver) updateStatus() {
 	st := d.core.Status()
 	s := Status{
@@ -516,23 +551,14 @@ func (d *Driver) updateStatus() {
 		Step:      st.Step.String(),
 		Mempool:   d.cfg.Mempool.Len(),
 	}
-	if s.Height > 0 {
-		if b, err := d.cfg.Store.Block(s.Height); err == nil {
-			s.LastBlockHash = b.Hash().String()
-			s.LastBlockTime = time.Unix(0, b.Header.Time).UTC()
-		}
-	}
-	vals := d.core.Validators()
-	for i := range vals.Len() {
-		addr := ""
-		if i < len(d.cfg.Validators) {
-			addr = d.cfg.Validators[i].String()
-		}
-		s.Validators = append(s.Validators, ValidatorView{Address: addr, Power: vals.Validator(i).Power})
-	}
+	s.LastBlockHash, s.LastBlockTime, s.Validators = d.lastBlock.hash, d.lastBlock.time, d.validators
 	d.mu.Lock()
 	d.mu.status = s
 	d.mu.Unlock()
+}
+
+func (d *Driver) noteBlock(b *consensus.Block) {
+	d.lastBlock.hash, d.lastBlock.time = b.Hash().String(), time.Unix(0, b.Header.Time).UTC()
 }
 
 // Status returns a snapshot of the driver.

@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/cockroachdb/pebble/v2/vfs"
@@ -62,8 +61,6 @@ type Ledger struct {
 		sync.RWMutex
 		closed bool
 	}
-
-	admitted, refused atomic.Uint64
 }
 
 // Transaction gossip: batches of transactions on /shoulders/<network>/txs/1.
@@ -250,8 +247,6 @@ func (l *Ledger) Submit(raws [][]byte) ([]SubmitResult, error) {
 			}
 		}
 	}
-	l.admitted.Add(uint64(admitted))
-	l.refused.Add(uint64(len(raws) - admitted))
 	if admitted > 0 {
 		l.driver.TxsAdded()
 	}
@@ -357,6 +352,3 @@ func (l *Ledger) validateBatch(from peer.ID, data []byte) (any, error) {
 	}
 	return txBatch{count: len(txs), admitted: admitted}, nil
 }
-
-// Counters are the ledger's submission counters.
-func (l *Ledger) Counters() (admitted, refused uint64) { return l.admitted.Load(), l.refused.Load() }

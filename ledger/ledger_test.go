@@ -345,6 +345,9 @@ func TestBadTransactionsAreRefusedWithReasons(t *testing.T) {
 	good := sign(alice, g.ChainID, 0, 1, 5)
 	forged := slices.Clone(good)
 	forged[len(forged)-1] ^= 1
+	// The kind is the last two bytes of the header: chain ID (length-prefixed), sender, nonce, fee, kind.
+	unknownKind := slices.Clone(good)
+	unknownKind[2+len(g.ChainID)+48+1] = 77
 	cases := []struct {
 		name string
 		raw  []byte
@@ -355,6 +358,7 @@ func TestBadTransactionsAreRefusedWithReasons(t *testing.T) {
 		{"insufficient balance", sign(mallory, g.ChainID, 0, 1, 500), "insufficient_funds"},
 		{"wrong chain", sign(alice, "another-chain", 0, 1, 5), "wrong_chain"},
 		{"fee too low", sign(alice, g.ChainID, 0, 0, 5), "fee_too_low"},
+		{"unknown kind", unknownKind, "unknown_kind"},
 		{"not a transaction", []byte("hello"), "malformed"},
 		{"oversized", make([]byte, state.MaxTxBytes+1), "oversized"},
 	}

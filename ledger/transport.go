@@ -70,8 +70,8 @@ type outPeer struct {
 	queued atomic.Int64 // bytes in queue
 }
 
-// newTransport prepares the transport of validator self (or of an observer, when self is not among them).
-func newTransport(h host.Host, validators []peer.ID, findPeer func(context.Context, peer.ID) (peer.AddrInfo, error), log *slog.Logger) *transport {
+// newTransport prepares the transport of a validator, or of an observer, which only listens.
+func newTransport(h host.Host, validators []peer.ID, observer bool, findPeer func(context.Context, peer.ID) (peer.AddrInfo, error), log *slog.Logger) *transport {
 	t := &transport{
 		host:       h,
 		log:        log,
@@ -82,6 +82,11 @@ func newTransport(h host.Host, validators []peer.ID, findPeer func(context.Conte
 	}
 	for i, id := range validators {
 		t.validators[id] = i
+	}
+	if observer {
+		return t // an observer sends nothing: validators would reset its streams
+	}
+	for _, id := range validators {
 		if id != h.ID() {
 			t.peers = append(t.peers, &outPeer{id: id, queue: make(chan []byte, outQueue)})
 		}

@@ -75,7 +75,7 @@ type TxStatus struct {
 	Status string        `json:"status"`
 	Error  string        `json:"error,omitempty"` // why it was refused
 	Height uint64        `json:"height,omitempty"`
-	Index  int           `json:"index,omitempty"`
+	Index  *int          `json:"index,omitempty"` // position in its block, when committed
 	Code   string        `json:"code,omitempty"` // for a committed transaction: ok, or why it changed nothing
 	Reason string        `json:"reason,omitempty"`
 	Tx     *state.TxView `json:"tx,omitempty"`
@@ -263,7 +263,7 @@ func (n *Node) getTx(w http.ResponseWriter, r *http.Request) {
 // txStatus finds a transaction among the committed ones, then in the mempool.
 func (n *Node) txStatus(h state.Hash) (TxStatus, bool) {
 	if res, err := n.ledger.App().TxResult(h); err == nil {
-		st := TxStatus{Hash: h.String(), Status: "committed", Height: res.Height, Index: res.Index, Code: res.Code.String(), Reason: res.Reason}
+		st := TxStatus{Hash: h.String(), Status: "committed", Height: res.Height, Index: &res.Index, Code: res.Code.String(), Reason: res.Reason}
 		if b, err := n.ledger.Store().Block(res.Height); err == nil && res.Index < len(b.Txs) {
 			if tx, err := state.DecodeTx(b.Txs[res.Index]); err == nil {
 				view := tx.View()
@@ -365,7 +365,7 @@ func (n *Node) postTxs(w http.ResponseWriter, r *http.Request) {
 				continue
 			}
 			if res, err := wt(ctx); err == nil {
-				resp.Results[i].Status, resp.Results[i].Height, resp.Results[i].Index = "committed", res.Height, res.Index
+				resp.Results[i].Status, resp.Results[i].Height, resp.Results[i].Index = "committed", res.Height, &res.Index
 				resp.Results[i].Code, resp.Results[i].Reason = res.Code.String(), res.Reason
 			}
 		}

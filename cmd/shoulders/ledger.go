@@ -183,7 +183,11 @@ func printTxStatus(out interface{ Write([]byte) (int, error) }, st node.TxStatus
 	fmt.Fprintf(out, "transaction %s\n  status: %s", st.Hash, st.Status)
 	switch st.Status {
 	case "committed":
-		fmt.Fprintf(out, " at height %d (position %d)\n  result: %s", st.Height, st.Index, st.Code)
+		fmt.Fprintf(out, " at height %d", st.Height)
+		if st.Index != nil {
+			fmt.Fprintf(out, " (position %d)", *st.Index)
+		}
+		fmt.Fprintf(out, "\n  result: %s", st.Code)
 		if st.Reason != "" {
 			fmt.Fprintf(out, ": %s", st.Reason)
 		}
