@@ -250,6 +250,7 @@ func (b *ledgerBench) run(ctx context.Context, phase string, rate int, fault boo
 	submitted := map[string]time.Time{}
 	var latencies []time.Duration
 	var blockTimes []time.Time
+	var blockViews []node.BlockView // without transactions, to say where the longest gap fell
 	committed := 0
 	allSubmitted := false
 	drained := make(chan struct{})
@@ -274,6 +275,8 @@ func (b *ledgerBench) run(ctx context.Context, phase string, rate int, fault boo
 			now := time.Now()
 			mu.Lock()
 			blockTimes = append(blockTimes, blk.Time)
+			blk.TxHashes = nil
+			blockViews = append(blockViews, blk)
 			for _, th := range blk.TxHashes {
 				if at, ok := submitted[th]; ok {
 					latencies = append(latencies, now.Sub(at))
@@ -411,8 +414,17 @@ func (b *ledgerBench) run(ctx context.Context, phase string, rate int, fault boo
 		res.LatencyP99MS = ms(latencies[min(n-1, n*99/100)])
 	}
 	var gaps []time.Duration
+	longest := 0 // index in blockTimes of the block after the longest gap
 	for i := 1; i < len(blockTimes); i++ {
 		gaps = append(gaps, blockTimes[i].Sub(blockTimes[i-1]))
+		if longest == 0 || gaps[i-1] > gaps[longest-1] {
+			longest = i
+		}
+	}
+	if longest > 0 {
+		lb := blockViews[longest]
+		fmt.Fprintf(b.cfg.Log, "bench ledger: %s: longest gap %.0f ms, before height %d (decided in round %d), %.1fs into the phase\n",
+			phase, ms(gaps[longest-1]), lb.Height, lb.Round, lb.Time.Sub(begin).Seconds())
 	}
 	res.Blocks = len(blockTimes)
 	slices.Sort(gaps)

@@ -41,6 +41,9 @@ at 1,000 tx/s with timeout_commit=100ms (911 ms with defaults), block gaps up to
 					return err
 				}
 				defer os.RemoveAll(cfg.Dir)
+			} else if entries, err := os.ReadDir(cfg.Dir); err == nil && len(entries) > 0 {
+				// A chain left there would carry its height and nonces into the figures.
+				return fmt.Errorf("--dir %s is not empty: the benchmark needs a fresh chain", cfg.Dir)
 			}
 			cfg.Log = cmd.ErrOrStderr()
 			res, err := devnet.BenchLedger(cmd.Context(), cfg)
