@@ -70,6 +70,7 @@ const (
 	txBatchWait    = 5 * time.Millisecond // how long a partial batch waits for more
 	txOutbox       = 16384
 	maxSubmitBatch = 10_000 // transactions in one API call
+	txValidating   = 64     // gossip batches in validation at once
 )
 
 // Open opens (or creates) the ledger in o.Dir.
@@ -145,7 +146,10 @@ func Open(o Options) (*Ledger, error) {
 	if err != nil {
 		return fail(err)
 	}
-	l.txs, err = o.Net.JoinTopic("txs", l.validateBatch, func(peer.ID, any) {})
+	// A batch costs up to txBatchMax signature checks and holds up to txBatchBytes: bound how many are in
+	// validation at once (gossipsub's own bound is 8,192), with room to spare so that this node's own
+	// batches, which are validated too, are not throttled behind a burst from peers.
+	l.txs, err = o.Net.JoinTopic("txs", l.validateBatch, func(peer.ID, any) {}, p2p.ValidationConcurrency(txValidating))
 	if err != nil {
 		return fail(err)
 	}

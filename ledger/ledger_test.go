@@ -301,18 +301,24 @@ func TestAValidatorThatWasDownSyncsAndRejoins(t *testing.T) {
 			t.Fatalf("bob's balance %d, want 70", acct.Balance)
 		}
 	}
-	// The restarted validator signed certificates again after it came back (a certificate holds the first
-	// two thirds of precommits, so not every one carries its signature; some after the rejoin must).
-	signed := false
-	for h := head + 1; h <= last && !signed; h++ {
+	// The restarted validator takes part again: over the next 20 heights it proposes a block (the proposer
+	// turns round-robin) or signs a certificate (which holds the first two thirds of precommits, so not
+	// every one carries its signature).
+	waitHeight(t, nodes, head+20, 60*time.Second)
+	active := false
+	for h := head + 1; h <= head+20 && !active; h++ {
 		c, err := nodes[0].ledger.Store().Certificate(h)
 		if err != nil {
 			t.Fatal(err)
 		}
-		signed = c.Signers.Has(3)
+		b, err := nodes[0].ledger.Store().Block(h)
+		if err != nil {
+			t.Fatal(err)
+		}
+		active = c.Signers.Has(3) || b.Header.Proposer == 3
 	}
-	if !signed {
-		t.Fatalf("the restarted validator signed none of the certificates of heights %d..%d", head+1, last)
+	if !active {
+		t.Fatalf("the restarted validator neither proposed nor signed any of heights %d..%d", head+1, head+20)
 	}
 
 	// Transactions submitted to the observer, which never proposes, reach the validators by gossip.

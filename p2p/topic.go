@@ -23,11 +23,19 @@ type GossipTopic struct {
 	deliver func(from peer.ID, v any)
 }
 
+// TopicOption tunes a topic's validation.
+type TopicOption = pubsub.ValidatorOpt
+
+// ValidationConcurrency bounds the messages of a topic validated at once; past it, messages are dropped
+// (throttled, without penalty to their sender). For topics whose validation is costly: gossipsub's own
+// bound is in the thousands.
+func ValidationConcurrency(n int) TopicOption { return pubsub.WithValidatorConcurrency(n) }
+
 // JoinTopic joins /shoulders/<network>/<name>/1. validate decodes and checks every message, before it is
 // forwarded: it returns the decoded value (given to deliver) or an error (wrap ErrIgnore to drop without
 // penalty). The caller must Run the topic to have messages delivered. Messages this node publishes are
 // validated too but not delivered back to it.
-func (n *Network) JoinTopic(name string, validate func(from peer.ID, data []byte) (any, error), deliver func(from peer.ID, v any)) (*GossipTopic, error) {
+func (n *Network) JoinTopic(name string, validate func(from peer.ID, data []byte) (any, error), deliver func(from peer.ID, v any), opts ...TopicOption) (*GossipTopic, error) {
 	full := "/shoulders/" + n.cfg.Network + "/" + name + "/1"
 	n.labels.Lock()
 	n.labels.m[full] = name
@@ -47,7 +55,7 @@ func (n *Network) JoinTopic(name string, validate func(from peer.ID, data []byte
 		}
 		m.ValidatorData = v
 		return pubsub.ValidationAccept
-	})
+	}, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("p2p: validator for %s: %w", full, err)
 	}
