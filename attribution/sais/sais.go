@@ -6,14 +6,19 @@
 // symbol repeated a hundred million times costs the same as random text. A comparison sort would go
 // quadratic on exactly such a record, which is why the attribution index uses this package.
 //
+// The implementation follows Go's index/suffixarray (itself after Yuta Mori's sais-lite; BSD licence,
+// Copyright 2019 The Go Authors), made generic over the symbol type: suffix types are derived on the fly
+// from neighbouring symbols instead of a type table, the LMS substrings are sorted by partial induction
+// passes that keep only what the next pass needs, and they are named by comparing their lengths, stored
+// in the free half of the suffix array, before their symbols.
+//
 // Contracts:
 //   - Sort is deterministic: a suffix array is unique, so every machine gets the same bytes.
 //   - Suffixes are compared as if the text were followed by a sentinel smaller than every symbol, so a proper
 //     prefix sorts before the longer suffix it begins.
-//   - Memory: besides the caller's text and suffix array, Sort holds one bit per symbol for suffix types at
-//     each recursion level and two bucket tables of sigma entries at the top level; the recursion keeps its
-//     reduced text, and its bucket tables when they fit, inside the unused part of the caller's suffix
-//     array. On a Zipf token stream that adds about 1 byte per token at the first recursion level.
+//   - Memory: besides the caller's text and suffix array, Sort holds two bucket tables of sigma entries at
+//     the top level; the recursion keeps its reduced text, its suffix array and, nearly always, its bucket
+//     tables inside the unused part of the caller's suffix array.
 //
 // Texts longer than MaxLen symbols are refused: positions are int32.
 package sais
@@ -37,7 +42,8 @@ type Symbol interface {
 var ErrInput = errors.New("sais: bad input")
 
 // Sort fills sa with the suffix array of text: sa[i] is the starting position of the i-th smallest suffix.
-// Every symbol of text must be less than sigma, and len(sa) must equal len(text).
+// Every symbol of text must be less than sigma, and len(sa) must equal len(text). sa's previous contents
+// do not matter.
 func Sort[T Symbol](text []T, sa []int32, sigma int) error {
 	n := len(text)
 	if len(sa) != n {
@@ -49,20 +55,30 @@ func Sort[T Symbol](text []T, sa []int32, sigma int) error {
 	if sigma <= 0 || sigma > math.MaxInt32 {
 		return fmt.Errorf("%w: alphabet size %d must be in [1, %d]", ErrInput, sigma, math.MaxInt32)
 	}
+	// Count the symbols while checking them: the counts are the first half of the bucket tables.
+	tmp := make([]int32, 2*sigma)
+	freq := tmp[:sigma]
 	for i, c := range text {
-		if int64(c) >= int64(sigma) || int64(c) < 0 {
+		// A negative int32 converts to a huge uint64, so one comparison covers both ends.
+		if uint64(c) >= uint64(sigma) {
 			return fmt.Errorf("%w: symbol %d at position %d is outside the alphabet [0, %d)", ErrInput, c, i, sigma)
 		}
+		freq[c]++
 	}
-	sort(text, sa, sigma, nil)
+	clear(sa)
+	sais(text, sigma, sa, tmp, true)
 	return nil
 }
 
-// sort is SA-IS proper. scratch is memory the caller does not need during the call (possibly nil); bucket
-// tables go there when they fit.
-func sort[T Symbol](text []T, sa []int32, sigma int, scratch []int32) {
-	n := len(text)
-	switch n {
+// sais computes the suffix array of text into sa, which must be zeroed. Every symbol is below sigma. tmp
+// is scratch memory of at least sigma entries; with 2*sigma the symbol counts are kept in its first half,
+// and counted already when counted is set. sais sets tmp[0] = -1 when it returns, so that a caller whose
+// counts lived in tmp knows they are gone.
+func sais[T Symbol](text []T, sigma int, sa, tmp []int32, counted bool) {
+	if len(sa) != len(text) || len(tmp) < sigma {
+		panic("sais: misuse of sais")
+	}
+	switch len(text) {
 	case 0:
 		return
 	case 1:
@@ -70,230 +86,397 @@ func sort[T Symbol](text []T, sa []int32, sigma int, scratch []int32) {
 		return
 	}
 
-	// Bucket tables: cnt holds the number of each symbol, bkt the moving heads or tails.
-	var cnt, bkt []int32
-	switch {
-	case len(scratch) >= 2*sigma:
-		cnt, bkt = scratch[:sigma], scratch[sigma:2*sigma]
-	case len(scratch) >= sigma:
-		cnt, bkt = make([]int32, sigma), scratch[:sigma]
-	default:
-		cnt, bkt = make([]int32, sigma), make([]int32, sigma)
-	}
-	clear(cnt)
-	for _, c := range text {
-		cnt[c]++
-	}
-
-	t := classify(text)
-
-	// Stage 1: sort the LMS substrings by placing LMS positions at the ends of their buckets and inducing.
-	for i := range sa {
-		sa[i] = -1
-	}
-	bucketEnds(cnt, bkt)
-	for i := n - 2; i >= 1; i-- {
-		if t.isLMS(i) {
-			c := text[i]
-			bkt[c]--
-			sa[bkt[c]] = int32(i)
+	var freq, bucket []int32
+	if len(tmp) >= 2*sigma {
+		freq, bucket = tmp[:sigma], tmp[sigma:2*sigma]
+		if !counted {
+			freq[0] = -1 // not counted yet
 		}
-	}
-	induce(text, sa, cnt, bkt)
-
-	// Compact the sorted LMS positions into sa[:n1].
-	n1 := 0
-	for i := 0; i < n; i++ {
-		p := sa[i]
-		if p > 0 && t.isLMS(int(p)) {
-			sa[n1] = p
-			n1++
-		}
-	}
-	if n1 == 0 {
-		// No LMS position: the text is non-increasing, and stage 1 already sorted it completely.
-		return
-	}
-
-	// Name the LMS substrings: equal substrings get equal names, in sorted order. A name is stored at
-	// sa[n1+p/2] (LMS positions are at least two apart, so p/2 is unique and the slot is free).
-	for i := n1; i < n; i++ {
-		sa[i] = -1
-	}
-	names := 0
-	prev := -1
-	for i := 0; i < n1; i++ {
-		p := int(sa[i])
-		if prev < 0 || !equalLMS(text, t, prev, p) {
-			names++
-		}
-		prev = p
-		sa[n1+p/2] = int32(names - 1)
-	}
-	// Gather the names, in text order, at the end of sa: that is the reduced text.
-	j := n - 1
-	for i := n - 1; i >= n1; i-- {
-		if sa[i] >= 0 {
-			sa[j] = sa[i]
-			j--
-		}
-	}
-	reduced := sa[n-n1:]
-	sa1 := sa[:n1]
-
-	// Stage 2: sort the reduced text, recursively when names repeat.
-	if names < n1 {
-		sort(reduced, sa1, names, sa[n1:n-n1])
 	} else {
-		for i, c := range reduced {
-			sa1[c] = int32(i)
-		}
+		freq, bucket = nil, tmp[:sigma]
 	}
 
-	// Stage 3: map the sorted reduced suffixes back to LMS positions, place them at their bucket ends in
-	// order, and induce the whole suffix array from them.
-	j = 0
-	for i := 1; i < n-1; i++ {
-		if t.isLMS(i) {
-			reduced[j] = int32(i)
-			j++
+	// Stage 1: sort the LMS substrings. Stage 2: name them, and sort the reduced text of names,
+	// recursively when names repeat. Stage 3: induce the whole suffix array from the sorted LMS suffixes.
+	numLMS := placeLMS(text, sa, freq, bucket)
+	if numLMS > 1 {
+		induceSubL(text, sa, freq, bucket)
+		induceSubS(text, sa, freq, bucket)
+		lengthLMS(text, sa, numLMS)
+		maxID := assignID(text, sa, numLMS)
+		if maxID < numLMS {
+			mapNames(sa, numLMS)
+			recurse(sa, tmp, numLMS, maxID)
+			unmap(text, sa, numLMS)
+		} else {
+			// The names are all distinct: the LMS substrings sorted are the LMS suffixes sorted.
+			copy(sa, sa[len(sa)-numLMS:])
 		}
+		expand(text, freq, bucket, sa, numLMS)
 	}
-	for i := range sa1 {
-		sa1[i] = reduced[sa1[i]]
-	}
-	for i := n1; i < n; i++ {
-		sa[i] = -1
-	}
-	bucketEnds(cnt, bkt)
-	for i := n1 - 1; i >= 0; i-- {
-		p := sa[i]
-		sa[i] = -1
-		c := text[p]
-		bkt[c]--
-		sa[bkt[c]] = p
-	}
-	induce(text, sa, cnt, bkt)
+	induceL(text, sa, freq, bucket)
+	induceS(text, sa, freq, bucket)
+
+	tmp[0] = -1
 }
 
-// induce sorts the L-type suffixes from the LMS suffixes already in place at their bucket ends, then the
-// S-type suffixes from the L-type ones. Empty slots hold -1.
+// counts returns the number of each symbol, counting them into freq (or, when there is no room for a
+// cache, into bucket) unless freq holds them already.
+func counts[T Symbol](text []T, freq, bucket []int32) []int32 {
+	if freq != nil && freq[0] >= 0 {
+		return freq
+	}
+	if freq == nil {
+		freq = bucket
+	}
+	clear(freq)
+	for _, c := range text {
+		freq[c]++
+	}
+	return freq
+}
+
+// bucketMin sets bucket[c] to the first slot of c's bucket.
+func bucketMin[T Symbol](text []T, freq, bucket []int32) {
+	freq = counts(text, freq, bucket)
+	bucket = bucket[:len(freq)]
+	total := int32(0)
+	for i, n := range freq {
+		bucket[i] = total
+		total += n
+	}
+}
+
+// bucketMax sets bucket[c] to one past the last slot of c's bucket.
+func bucketMax[T Symbol](text []T, freq, bucket []int32) {
+	freq = counts(text, freq, bucket)
+	bucket = bucket[:len(freq)]
+	total := int32(0)
+	for i, n := range freq {
+		total += n
+		bucket[i] = total
+	}
+}
+
+// placeLMS places the LMS-substring start positions at the ends of their buckets, in text order, and
+// returns how many there are. When there are two or more it leaves out the leftmost: it ends no LMS
+// substring, and the induction of stage 1 works on substring ends. (Start positions double as the end
+// positions of the substrings before them; the rightmost substring ends at the sentinel.)
 //
-// It never consults the type bits: an entry carries the type of its predecessor in its sign. An entry p >= 0
-// means "the suffix before p is L-type" (the left-to-right scan must place p-1); an entry ^p < 0 means "the
-// suffix before p is S-type, or p is 0" (the right-to-left scan must place p-1, and restores the entry to p).
-// When a scan places k, the type of k-1 follows from comparing text[k-1] with text[k], which sit next to
-// each other in memory, instead of from a bit table that costs a cache miss. Every slot the right-to-left
-// scan reads was written before it reads it (an S-type suffix is induced from the larger suffix after it),
-// so -1 there can only mean ^0.
-func induce[T Symbol](text []T, sa []int32, cnt, bkt []int32) {
-	n := len(text)
-	// Left to right, placing L-type suffixes at their bucket heads. The last suffix is L-type (it is followed
-	// by the sentinel) and comes first among the L-type suffixes of its bucket.
-	bucketHeads(cnt, bkt)
-	k := n - 1
-	c := text[k]
-	b := bkt[c]
-	if k > 0 && text[k-1] < c {
-		sa[b] = int32(^k)
-	} else {
+// Every scan over the text below walks it backwards keeping c0 = text[i], c1 = text[i+1] and the type of
+// i+1: S when text[i+1] < text[i+2] or they are equal and i+2 is S. Position len(text) is the sentinel,
+// S-type, but has nowhere to be written, so the scans start with isTypeS false.
+func placeLMS[T Symbol](text []T, sa, freq, bucket []int32) int {
+	bucketMax(text, freq, bucket)
+
+	numLMS := 0
+	lastB := int32(-1)
+	var c0, c1 T
+	isTypeS := false
+	for i := len(text) - 1; i >= 0; i-- {
+		c0, c1 = text[i], c0
+		if c0 < c1 {
+			isTypeS = true
+		} else if c0 > c1 && isTypeS {
+			isTypeS = false
+			// i+1 starts an LMS substring.
+			b := bucket[c1] - 1
+			bucket[c1] = b
+			sa[b] = int32(i + 1)
+			lastB = b
+			numLMS++
+		}
+	}
+	if numLMS > 1 {
+		sa[lastB] = 0
+	}
+	return numLMS
+}
+
+// induceSubL is the left-to-right induction of stage 1. Each entry j > 0 it reads is sorted and has an
+// L-type j-1, which it places at the head of j-1's bucket: as k-1 when k-2 is L-type too (work for this
+// scan, which clears the entry once done), as -(j-1) when k-2 is S-type (left for induceSubS, and made
+// positive). It ends with only the leftmost L-type position of each LMS substring in sa.
+func induceSubL[T Symbol](text []T, sa, freq, bucket []int32) {
+	bucketMin(text, freq, bucket)
+
+	// The implicit entry sa[-1] = len(text) (the sentinel) places len(text)-1, which is L-type.
+	k := len(text) - 1
+	c0, c1 := text[k-1], text[k]
+	if c0 < c1 {
+		k = -k
+	}
+	// b caches bucket[cB]: consecutive entries often share the symbol before them.
+	cB := c1
+	b := bucket[cB]
+	sa[b] = int32(k)
+	b++
+
+	for i := 0; i < len(sa); i++ {
+		j := int(sa[i])
+		if j == 0 {
+			continue
+		}
+		if j < 0 {
+			sa[i] = int32(-j) // left for induceSubS
+			continue
+		}
+		sa[i] = 0
+
+		k := j - 1
+		c0, c1 := text[k-1], text[k]
+		if c0 < c1 {
+			k = -k
+		}
+		if cB != c1 {
+			bucket[cB] = b
+			cB = c1
+			b = bucket[cB]
+		}
+		sa[b] = int32(k)
+		b++
+	}
+}
+
+// induceSubS is the right-to-left induction of stage 1, the mirror of induceSubL: it places S-type
+// positions at the tails of their buckets and ends with the LMS-substring starts, sorted by substring,
+// compacted into the top of sa and nothing else.
+func induceSubS[T Symbol](text []T, sa, freq, bucket []int32) {
+	bucketMax(text, freq, bucket)
+
+	var cB T
+	b := bucket[cB]
+	top := len(sa)
+	for i := len(sa) - 1; i >= 0; i-- {
+		j := int(sa[i])
+		if j == 0 {
+			continue
+		}
+		sa[i] = 0
+		if j < 0 {
+			top--
+			sa[top] = int32(-j) // an LMS-substring start, for the caller
+			continue
+		}
+
+		k := j - 1
+		c1 := text[k]
+		c0 := text[k-1]
+		if c0 > c1 {
+			k = -k
+		}
+		if cB != c1 {
+			bucket[cB] = b
+			cB = c1
+			b = bucket[cB]
+		}
+		b--
 		sa[b] = int32(k)
 	}
-	bkt[c] = b + 1
-	for i := 0; i < n; i++ {
+}
+
+// lengthLMS stores the length of the LMS substring at j (up to and including the next LMS position) at
+// sa[j/2], below the sorted starts in the top half of sa (j-1 is L-type, so no two starts share a slot).
+// The rightmost substring, the only one that runs into the sentinel, gets length 0, so that it differs
+// from every other without comparing symbols past the end of the text.
+func lengthLMS[T Symbol](text []T, sa []int32, numLMS int) {
+	end := 0 // the start of the LMS substring after this one; 0 before the first is found
+	var c0, c1 T
+	isTypeS := false
+	for i := len(text) - 1; i >= 0; i-- {
+		c0, c1 = text[i], c0
+		if c0 < c1 {
+			isTypeS = true
+		} else if c0 > c1 && isTypeS {
+			isTypeS = false
+			j := i + 1
+			var code int32
+			if end != 0 {
+				code = int32(end - j)
+			}
+			sa[j>>1] = code
+			end = j + 1
+		}
+	}
+}
+
+// assignID names the LMS substrings, sorted in sa[len(sa)-numLMS:], 1, 2, ... in order, equal substrings
+// equal names, writing the name of the substring at j over its length at sa[j/2]. Two substrings are equal
+// when their lengths and symbols are: the types follow from the symbols and the final S type. It returns
+// the largest name.
+func assignID[T Symbol](text []T, sa []int32, numLMS int) int {
+	id := 0
+	lastLen := int32(-1) // no length
+	lastPos := int32(0)
+	for _, j := range sa[len(sa)-numLMS:] {
+		n := sa[j/2]
+		if n != lastLen || !equalRun(text, int(j), int(lastPos), int(n)) {
+			id++
+			lastPos = j
+			lastLen = n
+		}
+		sa[j/2] = int32(id)
+	}
+	return id
+}
+
+// equalRun reports whether the n symbols at p equal the n symbols at q.
+func equalRun[T Symbol](text []T, p, q, n int) bool {
+	a := text[p:][:n]
+	b := text[q:][:n]
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// mapNames gathers the names, in text order, into the top numLMS entries of sa, as names starting at 0:
+// that is the reduced text.
+func mapNames(sa []int32, numLMS int) {
+	w := len(sa)
+	for i := len(sa) / 2; i >= 0; i-- {
+		j := sa[i]
+		if j > 0 {
+			w--
+			sa[w] = j - 1
+		}
+	}
+}
+
+// recurse sorts the reduced text in sa[len(sa)-numLMS:] into sa[:numLMS]. The reduced text is at most half
+// the length of the text (LMS positions are at least two apart) and nearly always under a third, so the
+// middle of sa is free for the recursion's bucket tables; otherwise it uses the caller's tmp, or allocates
+// one table that is large enough for every deeper level too.
+func recurse(sa, oldTmp []int32, numLMS, maxID int) {
+	dst, saTmp, text := sa[:numLMS], sa[numLMS:len(sa)-numLMS], sa[len(sa)-numLMS:]
+	tmp := oldTmp
+	if len(tmp) < len(saTmp) {
+		tmp = saTmp
+	}
+	if len(tmp) < numLMS {
+		tmp = make([]int32, max(maxID, numLMS/2))
+	}
+	clear(dst)
+	sais(text, maxID, dst, tmp, false)
+}
+
+// unmap turns the sorted reduced suffixes in sa[:numLMS] (indexes into the reduced text) into the LMS
+// positions they stand for.
+func unmap[T Symbol](text []T, sa []int32, numLMS int) {
+	pos := sa[len(sa)-numLMS:]
+	j := len(pos)
+	var c0, c1 T
+	isTypeS := false
+	for i := len(text) - 1; i >= 0; i-- {
+		c0, c1 = text[i], c0
+		if c0 < c1 {
+			isTypeS = true
+		} else if c0 > c1 && isTypeS {
+			isTypeS = false
+			j--
+			pos[j] = int32(i + 1)
+		}
+	}
+	sa = sa[:numLMS]
+	for i := range sa {
+		sa[i] = pos[sa[i]]
+	}
+}
+
+// expand moves the sorted LMS positions from sa[:numLMS] to the ends of their buckets, keeping their order,
+// and zeroes every other entry.
+func expand[T Symbol](text []T, freq, bucket, sa []int32, numLMS int) {
+	bucketMax(text, freq, bucket)
+
+	x := numLMS - 1
+	saX := sa[x]
+	c := text[saX]
+	b := bucket[c] - 1
+	bucket[c] = b
+	for i := len(sa) - 1; i >= 0; i-- {
+		if i != int(b) {
+			sa[i] = 0
+			continue
+		}
+		sa[i] = saX
+		if x > 0 {
+			x--
+			saX = sa[x]
+			c = text[saX]
+			b = bucket[c] - 1
+			bucket[c] = b
+		}
+	}
+}
+
+// induceL is the left-to-right induction of stage 3: from the sorted LMS positions it places every L-type
+// position. A position k is stored as -k when k-1 is S-type, for induceS to work on; entries that need no
+// more work are non-negative. Position 0 has no predecessor and is stored as 0, which both scans skip.
+func induceL[T Symbol](text []T, sa, freq, bucket []int32) {
+	bucketMin(text, freq, bucket)
+
+	k := len(text) - 1
+	c0, c1 := text[k-1], text[k]
+	if c0 < c1 {
+		k = -k
+	}
+	cB := c1
+	b := bucket[cB]
+	sa[b] = int32(k)
+	b++
+
+	for i := 0; i < len(sa); i++ {
 		j := int(sa[i])
 		if j <= 0 {
 			continue
 		}
 		k := j - 1
-		c := text[k]
-		b := bkt[c]
-		if k == 0 || text[k-1] < c {
-			sa[b] = int32(^k)
-		} else {
-			sa[b] = int32(k)
+		c1 := text[k]
+		if k > 0 {
+			if c0 := text[k-1]; c0 < c1 {
+				k = -k
+			}
 		}
-		bkt[c] = b + 1
+		if cB != c1 {
+			bucket[cB] = b
+			cB = c1
+			b = bucket[cB]
+		}
+		sa[b] = int32(k)
+		b++
 	}
-	// Right to left, placing S-type suffixes at their bucket tails; they overwrite the LMS entries.
-	bucketEnds(cnt, bkt)
-	for i := n - 1; i >= 0; i-- {
+}
+
+// induceS is the right-to-left induction of stage 3: it places every S-type position at the tail of its
+// bucket (overwriting the LMS entries expand put there) and makes every entry non-negative.
+func induceS[T Symbol](text []T, sa, freq, bucket []int32) {
+	bucketMax(text, freq, bucket)
+
+	var cB T
+	b := bucket[cB]
+	for i := len(sa) - 1; i >= 0; i-- {
 		j := int(sa[i])
 		if j >= 0 {
 			continue
 		}
-		j = ^j
+		j = -j
 		sa[i] = int32(j)
-		if j == 0 {
-			continue
-		}
+
 		k := j - 1
-		c := text[k]
-		b := bkt[c] - 1
-		if k == 0 || text[k-1] <= c {
-			sa[b] = int32(^k)
-		} else {
-			sa[b] = int32(k)
+		c1 := text[k]
+		if k > 0 {
+			if c0 := text[k-1]; c0 <= c1 {
+				k = -k
+			}
 		}
-		bkt[c] = b
+		if cB != c1 {
+			bucket[cB] = b
+			cB = c1
+			b = bucket[cB]
+		}
+		b--
+		sa[b] = int32(k)
 	}
 }
-
-// equalLMS reports whether the LMS substrings at p and q (both LMS positions) are equal: the same symbols
-// and the same types up to and including the next LMS position.
-func equalLMS[T Symbol](text []T, t types, p, q int) bool {
-	n := len(text)
-	for k := 0; ; k++ {
-		a, b := p+k, q+k
-		if a == n || b == n {
-			return false // one of them runs into the sentinel, which is unique
-		}
-		if text[a] != text[b] || t.isS(a) != t.isS(b) {
-			return false
-		}
-		if k > 0 && t.isLMS(a) {
-			// Types agreed at a-1 and b-1 and at a and b, so b is an LMS position too.
-			return true
-		}
-	}
-}
-
-func bucketHeads(cnt, bkt []int32) {
-	var sum int32
-	for c, k := range cnt {
-		bkt[c] = sum
-		sum += k
-	}
-}
-
-func bucketEnds(cnt, bkt []int32) {
-	var sum int32
-	for c, k := range cnt {
-		sum += k
-		bkt[c] = sum
-	}
-}
-
-// types holds one bit per position: set when the suffix there is S-type (smaller than the suffix after it).
-type types []uint64
-
-func classify[T Symbol](text []T) types {
-	n := len(text)
-	t := make(types, (n+63)/64)
-	// The last suffix is L-type: it is larger than the empty suffix (the sentinel).
-	s := false
-	for i := n - 2; i >= 0; i-- {
-		if text[i] < text[i+1] || (text[i] == text[i+1] && s) {
-			s = true
-			t[i>>6] |= 1 << (uint(i) & 63)
-		} else {
-			s = false
-		}
-	}
-	return t
-}
-
-func (t types) isS(i int) bool { return t[i>>6]>>(uint(i)&63)&1 != 0 }
-
-// isLMS reports whether i is a leftmost S-type position: S-type with an L-type position before it.
-func (t types) isLMS(i int) bool { return i > 0 && t.isS(i) && !t.isS(i-1) }
