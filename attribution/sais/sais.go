@@ -17,8 +17,9 @@
 //   - Suffixes are compared as if the text were followed by a sentinel smaller than every symbol, so a proper
 //     prefix sorts before the longer suffix it begins.
 //   - Memory: besides the caller's text and suffix array, Sort holds two bucket tables of sigma entries at
-//     the top level; the recursion keeps its reduced text, its suffix array and, nearly always, its bucket
-//     tables inside the unused part of the caller's suffix array.
+//     the top level; the recursion keeps its reduced text, its suffix array and, nearly always, one of its
+//     bucket tables inside the unused part of the caller's suffix array. On a Zipf token stream the other
+//     tables add about 1.5 bytes per token.
 //
 // Texts longer than MaxLen symbols are refused: positions are int32.
 package sais
@@ -86,14 +87,17 @@ func sais[T Symbol](text []T, sigma int, sa, tmp []int32, counted bool) {
 		return
 	}
 
+	// The counts are needed six times. Counting them again each time (Go's choice when they do not fit in
+	// tmp) costs a pass of random increments over a table of sigma entries, which in the recursion is
+	// about as large as the text: keeping them in a table of their own is much faster.
 	var freq, bucket []int32
 	if len(tmp) >= 2*sigma {
 		freq, bucket = tmp[:sigma], tmp[sigma:2*sigma]
-		if !counted {
-			freq[0] = -1 // not counted yet
-		}
 	} else {
-		freq, bucket = nil, tmp[:sigma]
+		freq, bucket = make([]int32, sigma), tmp[:sigma]
+	}
+	if !counted {
+		freq[0] = -1 // not counted yet
 	}
 
 	// Stage 1: sort the LMS substrings. Stage 2: name them, and sort the reduced text of names,
@@ -120,14 +124,11 @@ func sais[T Symbol](text []T, sigma int, sa, tmp []int32, counted bool) {
 	tmp[0] = -1
 }
 
-// counts returns the number of each symbol, counting them into freq (or, when there is no room for a
-// cache, into bucket) unless freq holds them already.
-func counts[T Symbol](text []T, freq, bucket []int32) []int32 {
-	if freq != nil && freq[0] >= 0 {
+// counts returns the number of each symbol, counting them into freq unless freq[0] >= 0 says it holds
+// them already.
+func counts[T Symbol](text []T, freq []int32) []int32 {
+	if freq[0] >= 0 {
 		return freq
-	}
-	if freq == nil {
-		freq = bucket
 	}
 	clear(freq)
 	for _, c := range text {
@@ -138,7 +139,7 @@ func counts[T Symbol](text []T, freq, bucket []int32) []int32 {
 
 // bucketMin sets bucket[c] to the first slot of c's bucket.
 func bucketMin[T Symbol](text []T, freq, bucket []int32) {
-	freq = counts(text, freq, bucket)
+	freq = counts(text, freq)
 	bucket = bucket[:len(freq)]
 	total := int32(0)
 	for i, n := range freq {
@@ -149,7 +150,7 @@ func bucketMin[T Symbol](text []T, freq, bucket []int32) {
 
 // bucketMax sets bucket[c] to one past the last slot of c's bucket.
 func bucketMax[T Symbol](text []T, freq, bucket []int32) {
-	freq = counts(text, freq, bucket)
+	freq = counts(text, freq)
 	bucket = bucket[:len(freq)]
 	total := int32(0)
 	for i, n := range freq {
