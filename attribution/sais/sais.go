@@ -67,15 +67,17 @@ func Sort[T Symbol](text []T, sa []int32, sigma int) error {
 		freq[c]++
 	}
 	clear(sa)
-	sais(text, sigma, sa, tmp, true)
+	var spare []int32
+	sais(text, sigma, sa, tmp, &spare, true)
 	return nil
 }
 
 // sais computes the suffix array of text into sa, which must be zeroed. Every symbol is below sigma. tmp
 // is scratch memory of at least sigma entries; with 2*sigma the symbol counts are kept in its first half,
 // and counted already when counted is set. sais sets tmp[0] = -1 when it returns, so that a caller whose
-// counts lived in tmp knows they are gone.
-func sais[T Symbol](text []T, sigma int, sa, tmp []int32, counted bool) {
+// counts lived in tmp knows they are gone. *spare is a table shared by every level of the recursion for
+// counts that do not fit in tmp, grown when too small.
+func sais[T Symbol](text []T, sigma int, sa, tmp []int32, spare *[]int32, counted bool) {
 	if len(sa) != len(text) || len(tmp) < sigma {
 		panic("sais: misuse of sais")
 	}
@@ -89,12 +91,18 @@ func sais[T Symbol](text []T, sigma int, sa, tmp []int32, counted bool) {
 
 	// The counts are needed six times. Counting them again each time (Go's choice when they do not fit in
 	// tmp) costs a pass of random increments over a table of sigma entries, which in the recursion is
-	// about as large as the text: keeping them in a table of their own is much faster.
+	// about as large as the text: keeping them in a table of their own is much faster. That table is
+	// shared with the deeper levels, so this level counts once more after the recursion: one allocation,
+	// whose pages are touched once, instead of one per level.
 	var freq, bucket []int32
+	shared := false
 	if len(tmp) >= 2*sigma {
 		freq, bucket = tmp[:sigma], tmp[sigma:2*sigma]
 	} else {
-		freq, bucket = make([]int32, sigma), tmp[:sigma]
+		if len(*spare) < sigma {
+			*spare = make([]int32, sigma)
+		}
+		freq, bucket, shared = (*spare)[:sigma], tmp[:sigma], true
 	}
 	if !counted {
 		freq[0] = -1 // not counted yet
@@ -110,7 +118,10 @@ func sais[T Symbol](text []T, sigma int, sa, tmp []int32, counted bool) {
 		maxID := assignID(text, sa, numLMS)
 		if maxID < numLMS {
 			mapNames(sa, numLMS)
-			recurse(sa, tmp, numLMS, maxID)
+			recurse(sa, tmp, spare, numLMS, maxID)
+			if shared {
+				freq[0] = -1 // the recursion used the shared table
+			}
 			unmap(text, sa, numLMS)
 		} else {
 			// The names are all distinct: the LMS substrings sorted are the LMS suffixes sorted.
@@ -350,7 +361,7 @@ func mapNames(sa []int32, numLMS int) {
 // the length of the text (LMS positions are at least two apart) and nearly always under a third, so the
 // middle of sa is free for the recursion's bucket tables; otherwise it uses the caller's tmp, or allocates
 // one table that is large enough for every deeper level too.
-func recurse(sa, oldTmp []int32, numLMS, maxID int) {
+func recurse(sa, oldTmp []int32, spare *[]int32, numLMS, maxID int) {
 	dst, saTmp, text := sa[:numLMS], sa[numLMS:len(sa)-numLMS], sa[len(sa)-numLMS:]
 	tmp := oldTmp
 	if len(tmp) < len(saTmp) {
@@ -360,7 +371,7 @@ func recurse(sa, oldTmp []int32, numLMS, maxID int) {
 		tmp = make([]int32, max(maxID, numLMS/2))
 	}
 	clear(dst)
-	sais(text, maxID, dst, tmp, false)
+	sais(text, maxID, dst, tmp, spare, false)
 }
 
 // unmap turns the sorted reduced suffixes in sa[:numLMS] (indexes into the reduced text) into the LMS
