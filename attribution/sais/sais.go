@@ -101,6 +101,7 @@ func sais[T Symbol](text []T, sigma int, sa, tmp []int32, spare *[]int32, counte
 	} else {
 		if len(*spare) < sigma {
 			*spare = make([]int32, sigma)
+			adviseHuge(*spare) // it is read and written at random
 		}
 		freq, bucket, shared = (*spare)[:sigma], tmp[:sigma], true
 	}
