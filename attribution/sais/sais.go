@@ -288,16 +288,21 @@ func induceSubS[T Symbol](text []T, sa, freq, bucket []int32) {
 	}
 }
 
-// lengthLMS stores the length of the LMS substring at j (up to and including the next LMS position) at
+// lengthLMS stores a code for the LMS substring at j (up to and including the next LMS position) at
 // sa[j/2], below the sorted starts in the top half of sa (j-1 is L-type, so no two starts share a slot).
-// The rightmost substring, the only one that runs into the sentinel, gets length 0, so that it differs
-// from every other without comparing symbols past the end of the text.
+// Equal substrings get equal codes, so assignID compares the symbols of two substrings only when their
+// codes are equal: the code is the length, and for substrings shorter than 128 symbols (nearly all) also
+// 24 bits of a hash of the symbols, which tells most unequal neighbours apart without reading the text
+// at random. A hashed code is negative; the rightmost substring, the only one that runs into the
+// sentinel, gets 0, so that it differs from every other without comparing symbols past the end.
 func lengthLMS[T Symbol](text []T, sa []int32, numLMS int) {
-	end := 0 // the start of the LMS substring after this one; 0 before the first is found
+	end := 0 // the start of the LMS substring after this one, plus one; 0 before the first is found
+	var h uint32
 	var c0, c1 T
 	isTypeS := false
 	for i := len(text) - 1; i >= 0; i-- {
 		c0, c1 = text[i], c0
+		h = h*0x9E3779B1 + uint32(c1) + 1 // the symbols from text[i+1] to the end of the substring
 		if c0 < c1 {
 			isTypeS = true
 		} else if c0 > c1 && isTypeS {
@@ -306,27 +311,41 @@ func lengthLMS[T Symbol](text []T, sa []int32, numLMS int) {
 			var code int32
 			if end != 0 {
 				code = int32(end - j)
+				if code < shortLMS {
+					code = math.MinInt32 | int32(h>>8)<<7 | code
+				}
 			}
 			sa[j>>1] = code
 			end = j + 1
+			h = uint32(c1) + 1 // text[j] ends the substring before this one
 		}
 	}
 }
 
+// shortLMS bounds the lengths that lengthLMS codes with a hash.
+const shortLMS = 1 << 7
+
+// codeLen returns the length coded by a lengthLMS code.
+func codeLen(code int32) int {
+	if code < 0 {
+		return int(code & (shortLMS - 1))
+	}
+	return int(code)
+}
+
 // assignID names the LMS substrings, sorted in sa[len(sa)-numLMS:], 1, 2, ... in order, equal substrings
-// equal names, writing the name of the substring at j over its length at sa[j/2]. Two substrings are equal
+// equal names, writing the name of the substring at j over its code at sa[j/2]. Two substrings are equal
 // when their lengths and symbols are: the types follow from the symbols and the final S type. It returns
 // the largest name.
 func assignID[T Symbol](text []T, sa []int32, numLMS int) int {
 	id := 0
-	lastLen := int32(-1) // no length
-	lastPos := int32(0)
+	var lastCode, lastPos int32
 	for _, j := range sa[len(sa)-numLMS:] {
-		n := sa[j/2]
-		if n != lastLen || !equalRun(text, int(j), int(lastPos), int(n)) {
+		code := sa[j/2]
+		if id == 0 || code != lastCode || !equalRun(text, int(j), int(lastPos), codeLen(code)) {
 			id++
 			lastPos = j
-			lastLen = n
+			lastCode = code
 		}
 		sa[j/2] = int32(id)
 	}
