@@ -116,10 +116,10 @@ func sais[T Symbol](text []T, sigma int, sa, tmp []int32, spare *[]int32, counte
 		induceSubL(text, sa, freq, bucket)
 		induceSubS(text, sa, freq, bucket)
 		lengthLMS(text, sa, numLMS)
-		maxID := assignID(text, sa, numLMS)
+		maxID, unique := assignID(text, sa, numLMS)
 		if maxID < numLMS {
 			mapNames(sa, numLMS)
-			recurse(sa, tmp, spare, numLMS, maxID)
+			sortReduced(sa, tmp, spare, numLMS, maxID, unique)
 			if shared {
 				freq[0] = -1 // the recursion used the shared table
 			}
@@ -334,22 +334,33 @@ func codeLen(code int32) int {
 }
 
 // assignID names the LMS substrings, sorted in sa[len(sa)-numLMS:], 1, 2, ... in order, equal substrings
-// equal names, writing the name of the substring at j over its code at sa[j/2]. Two substrings are equal
-// when their lengths and symbols are: the types follow from the symbols and the final S type. It returns
-// the largest name.
-func assignID[T Symbol](text []T, sa []int32, numLMS int) int {
+// equal names, writing the name of the substring at j over its code at sa[j/2], negated when no other
+// substring has it. Two substrings are equal when their lengths and symbols are: the types follow from the
+// symbols and the final S type. It returns the largest name and the number of unique ones.
+func assignID[T Symbol](text []T, sa []int32, numLMS int) (maxID, unique int) {
 	id := 0
+	size := 0 // of the current name's group
 	var lastCode, lastPos int32
 	for _, j := range sa[len(sa)-numLMS:] {
 		code := sa[j/2]
 		if id == 0 || code != lastCode || !equalRun(text, int(j), int(lastPos), codeLen(code)) {
+			if size == 1 {
+				sa[lastPos/2] = -sa[lastPos/2]
+				unique++
+			}
 			id++
+			size = 0
 			lastPos = j
 			lastCode = code
 		}
 		sa[j/2] = int32(id)
+		size++
 	}
-	return id
+	if size == 1 {
+		sa[lastPos/2] = -sa[lastPos/2]
+		unique++
+	}
+	return id, unique
 }
 
 // equalRun reports whether the n symbols at p equal the n symbols at q.
@@ -366,6 +377,8 @@ func equalRun[T Symbol](text []T, p, q, n int) bool {
 
 // mapNames gathers the names, in text order, into the top numLMS entries of sa, as names starting at 0:
 // that is the reduced text.
+//
+// A unique name x (negative from assignID) is written as ^x, so that it stays negative.
 func mapNames(sa []int32, numLMS int) {
 	w := len(sa)
 	for i := len(sa) / 2; i >= 0; i-- {
@@ -373,6 +386,138 @@ func mapNames(sa []int32, numLMS int) {
 		if j > 0 {
 			w--
 			sa[w] = j - 1
+		} else if j < 0 {
+			w--
+			sa[w] = j // ^(-j - 1)
+		}
+	}
+}
+
+// sortReduced sorts the suffixes of the reduced text R in sa[len(sa)-numLMS:] into sa[:numLMS] (as
+// indexes into R), where R[r] < 0 marks a name ^R[r] that occurs only there.
+//
+// A suffix that begins with a unique name is placed by its name alone, and no comparison of two suffixes
+// ever reads past a unique name (the other suffix would need the same name at the same offset, so they
+// would be one suffix). So a position whose name and whose predecessor's name are both unique is never
+// read by any comparison that matters: when there are many such positions (on token streams most names
+// are unique) they are left out, the rest is renamed densely and sorted recursively, and the result is
+// merged with the unique suffixes by name: the suffixes that share a name are the only ones whose order
+// the recursion decides. The recursion then sorts well under half as many suffixes. Otherwise R is sorted
+// as it is.
+func sortReduced(sa, oldTmp []int32, spare *[]int32, numLMS, maxID, unique int) {
+	n := len(sa)
+	R := sa[n-numLMS:]
+	if unique >= numLMS/4 {
+		// kept(r): R[r] is shared, or R[r-1] is.
+		m := 0
+		shared := false
+		for _, v := range R {
+			if v >= 0 || shared {
+				m++
+			}
+			shared = v >= 0
+		}
+		// Room: the recursion's text and result below m*2, then the recursion's result as R indexes
+		// below R, clear of the final result sa[:numLMS].
+		if m < numLMS && m <= n-2*numLMS && 3*m <= n-numLMS {
+			sortCompacted(sa, oldTmp, spare, numLMS, maxID, m)
+			return
+		}
+	}
+	for i, v := range R {
+		if v < 0 {
+			R[i] = ^v
+		}
+	}
+	recurse(sa, oldTmp, spare, numLMS, maxID)
+}
+
+// sortCompacted is sortReduced with the m kept positions sorted recursively.
+func sortCompacted(sa, oldTmp []int32, spare *[]int32, numLMS, maxID, m int) {
+	n := len(sa)
+	R := sa[n-numLMS:]
+	name := func(v int32) int32 { return v ^ (v >> 31) } // v or ^v
+	if len(*spare) < maxID {
+		*spare = make([]int32, maxID)
+		adviseHuge(*spare)
+	}
+
+	// Dense names for the kept names, in order.
+	rank := (*spare)[:maxID]
+	clear(rank)
+	shared := false
+	for _, v := range R {
+		if v >= 0 || shared {
+			rank[name(v)] = 1
+		}
+		shared = v >= 0
+	}
+	names := int32(0)
+	for x, k := range rank {
+		if k != 0 {
+			rank[x] = names
+			names++
+		}
+	}
+	dst, text := sa[:m], sa[m:2*m]
+	w := 0
+	shared = false
+	for _, v := range R {
+		if v >= 0 || shared {
+			text[w] = rank[name(v)]
+			w++
+		}
+		shared = v >= 0
+	}
+
+	// Some name is shared (maxID < numLMS) and kept twice, so names < m: there is something to sort.
+	tmp := oldTmp
+	if saTmp := sa[2*m : n-numLMS]; len(tmp) < len(saTmp) {
+		tmp = saTmp
+	}
+	if len(tmp) < m {
+		tmp = make([]int32, max(int(names), m/2))
+	}
+	clear(dst)
+	sais(text, int(names), dst, tmp, spare, false)
+
+	// The kept suffixes in order, as indexes into R.
+	kept := sa[m : 2*m]
+	w = 0
+	shared = false
+	for r, v := range R {
+		if v >= 0 || shared {
+			kept[w] = int32(r)
+			w++
+		}
+		shared = v >= 0
+	}
+	sorted := sa[n-numLMS-m : n-numLMS]
+	for i, x := range dst {
+		sorted[i] = kept[x]
+	}
+
+	// Merge by name: start[x] is where the suffixes beginning with name x go.
+	start := (*spare)[:maxID]
+	clear(start)
+	for _, v := range R {
+		start[name(v)]++
+	}
+	total := int32(0)
+	for x, k := range start {
+		start[x] = total
+		total += k
+	}
+	out := sa[:numLMS]
+	for r, v := range R {
+		if v < 0 {
+			out[start[^v]] = int32(r)
+		}
+	}
+	for _, r := range sorted {
+		if v := R[r]; v >= 0 {
+			out[start[v]] = r
+			start[v]++
 		}
 	}
 }
