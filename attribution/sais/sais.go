@@ -563,28 +563,19 @@ func unmap[T Symbol](text []T, sa []int32, numLMS int) {
 }
 
 // expand moves the sorted LMS positions from sa[:numLMS] to the ends of their buckets, keeping their order,
-// and zeroes every other entry.
+// and zeroes every other entry. It works from the largest down: the x-th smallest goes to a slot at or
+// above x (the x smaller ones take distinct slots below it), so it never overwrites one still to move.
 func expand[T Symbol](text []T, freq, bucket, sa []int32, numLMS int) {
 	bucketMax(text, freq, bucket)
 
-	x := numLMS - 1
-	saX := sa[x]
-	c := text[saX]
-	b := bucket[c] - 1
-	bucket[c] = b
-	for i := len(sa) - 1; i >= 0; i-- {
-		if i != int(b) {
-			sa[i] = 0
-			continue
-		}
-		sa[i] = saX
-		if x > 0 {
-			x--
-			saX = sa[x]
-			c = text[saX]
-			b = bucket[c] - 1
-			bucket[c] = b
-		}
+	clear(sa[numLMS:])
+	for x := numLMS - 1; x >= 0; x-- {
+		p := sa[x]
+		sa[x] = 0
+		c := text[p]
+		b := bucket[c] - 1
+		bucket[c] = b
+		sa[b] = p
 	}
 }
 
