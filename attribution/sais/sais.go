@@ -333,34 +333,37 @@ func codeLen(code int32) int {
 	return int(code)
 }
 
-// assignID names the LMS substrings, sorted in sa[len(sa)-numLMS:], 1, 2, ... in order, equal substrings
-// equal names, writing the name of the substring at j over its code at sa[j/2], negated when no other
-// substring has it. Two substrings are equal when their lengths and symbols are: the types follow from the
-// symbols and the final S type. It returns the largest name and the number of unique ones.
-func assignID[T Symbol](text []T, sa []int32, numLMS int) (maxID, unique int) {
-	id := 0
+// assignID names the LMS substrings, sorted in sa[len(sa)-numLMS:]: equal substrings get equal names, in
+// order, and the name of a group of equal substrings is one plus the index of its first member in the
+// sorted list, so that sortCompacted can place a suffix by its name. It writes the name of the substring at
+// j over its code at sa[j/2], negated when no other substring has it. Two substrings are equal when their
+// lengths and symbols are: the types follow from the symbols and the final S type. It returns the number of
+// distinct names and the number of unique ones.
+func assignID[T Symbol](text []T, sa []int32, numLMS int) (names, unique int) {
+	id := int32(0)
 	size := 0 // of the current name's group
 	var lastCode, lastPos int32
-	for _, j := range sa[len(sa)-numLMS:] {
+	for i, j := range sa[len(sa)-numLMS:] {
 		code := sa[j/2]
-		if id == 0 || code != lastCode || !equalRun(text, int(j), int(lastPos), codeLen(code)) {
+		if i == 0 || code != lastCode || !equalRun(text, int(j), int(lastPos), codeLen(code)) {
 			if size == 1 {
 				sa[lastPos/2] = -sa[lastPos/2]
 				unique++
 			}
-			id++
+			names++
+			id = int32(i + 1)
 			size = 0
 			lastPos = j
 			lastCode = code
 		}
-		sa[j/2] = int32(id)
+		sa[j/2] = id
 		size++
 	}
 	if size == 1 {
 		sa[lastPos/2] = -sa[lastPos/2]
 		unique++
 	}
-	return id, unique
+	return names, unique
 }
 
 // equalRun reports whether the n symbols at p equal the n symbols at q.
@@ -375,8 +378,8 @@ func equalRun[T Symbol](text []T, p, q, n int) bool {
 	return true
 }
 
-// mapNames gathers the names, in text order, into the top numLMS entries of sa, as names starting at 0:
-// that is the reduced text.
+// mapNames gathers the names, in text order, into the top numLMS entries of sa, less one: that is the
+// reduced text, over the alphabet [0, numLMS).
 //
 // A unique name x (negative from assignID) is written as ^x, so that it stays negative.
 func mapNames(sa []int32, numLMS int) {
@@ -420,30 +423,48 @@ func sortReduced(sa, oldTmp []int32, spare *[]int32, numLMS, maxID, unique int) 
 		// Room: the recursion's text and result below m*2, then the recursion's result as R indexes
 		// below R, clear of the final result sa[:numLMS].
 		if m < numLMS && m <= n-2*numLMS && 3*m <= n-numLMS {
-			sortCompacted(sa, oldTmp, spare, numLMS, maxID, m)
+			sortCompacted(sa, oldTmp, spare, numLMS, m)
 			return
 		}
 	}
-	for i, v := range R {
-		if v < 0 {
-			R[i] = ^v
+	// Rename densely, 0 to maxID-1, so that the recursion's bucket tables are as small as they can be; the
+	// table of new names fits in sa[:numLMS], the recursion's result, not yet written.
+	dense := sa[:numLMS]
+	clear(dense)
+	for _, v := range R {
+		dense[v^(v>>31)] = 1
+	}
+	id := int32(0)
+	for x, k := range dense {
+		if k != 0 {
+			dense[x] = id
+			id++
 		}
+	}
+	for i, v := range R {
+		R[i] = dense[v^(v>>31)]
 	}
 	recurse(sa, oldTmp, spare, numLMS, maxID)
 }
 
 // sortCompacted is sortReduced with the m kept positions sorted recursively.
-func sortCompacted(sa, oldTmp []int32, spare *[]int32, numLMS, maxID, m int) {
+func sortCompacted(sa, oldTmp []int32, spare *[]int32, numLMS, m int) {
 	n := len(sa)
 	R := sa[n-numLMS:]
 	name := func(v int32) int32 { return v ^ (v >> 31) } // v or ^v
-	if len(*spare) < maxID {
-		*spare = make([]int32, maxID)
-		adviseHuge(*spare)
-	}
 
-	// Dense names for the kept names, in order.
-	rank := (*spare)[:maxID]
+	// Dense names for the kept names, in order, through a table over the alphabet [0, numLMS): in the
+	// free part of sa when it fits beside the recursion's text, else in the shared table.
+	var rank []int32
+	if 2*m+numLMS <= n-numLMS {
+		rank = sa[2*m : 2*m+numLMS]
+	} else {
+		if len(*spare) < numLMS {
+			*spare = make([]int32, numLMS)
+			adviseHuge(*spare)
+		}
+		rank = (*spare)[:numLMS]
+	}
 	clear(rank)
 	shared := false
 	for _, v := range R {
@@ -470,7 +491,8 @@ func sortCompacted(sa, oldTmp []int32, spare *[]int32, numLMS, maxID, m int) {
 		shared = v >= 0
 	}
 
-	// Some name is shared (maxID < numLMS) and kept twice, so names < m: there is something to sort.
+	// Some name is shared (there are fewer names than LMS substrings) and kept twice, so names < m: there
+	// is something to sort.
 	tmp := oldTmp
 	if saTmp := sa[2*m : n-numLMS]; len(tmp) < len(saTmp) {
 		tmp = saTmp
@@ -497,28 +519,26 @@ func sortCompacted(sa, oldTmp []int32, spare *[]int32, numLMS, maxID, m int) {
 		sorted[i] = kept[x]
 	}
 
-	// Merge by name: start[x] is where the suffixes beginning with name x go.
-	start := (*spare)[:maxID]
-	clear(start)
-	for _, v := range R {
-		start[name(v)]++
-	}
-	total := int32(0)
-	for x, k := range start {
-		start[x] = total
-		total += k
-	}
+	// Merge by name. A name is the index of the first suffix that begins with it in the result: a unique
+	// suffix goes there; the suffixes of a shared name come in sorted, one name after another in order,
+	// and fill its slots from there.
 	out := sa[:numLMS]
 	for r, v := range R {
 		if v < 0 {
-			out[start[^v]] = int32(r)
+			out[^v] = int32(r)
 		}
 	}
+	cur, slot := int32(-1), int32(0)
 	for _, r := range sorted {
-		if v := R[r]; v >= 0 {
-			out[start[v]] = r
-			start[v]++
+		v := R[r]
+		if v < 0 {
+			continue
 		}
+		if v != cur {
+			cur, slot = v, v
+		}
+		out[slot] = r
+		slot++
 	}
 }
 
