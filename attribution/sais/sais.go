@@ -299,24 +299,32 @@ func lengthLMS[T Symbol](text []T, sa []int32, numLMS int) {
 	end := 0 // the start of the LMS substring after this one, plus one; 0 before the first is found
 	var h uint32
 	var c0, c1 T
-	isTypeS := false
+	isTypeS := 0
+	// No branch on the symbols (see unmap): every position writes its slot, with its old value unless it is
+	// an LMS position. The slot of a position that is not one may be an LMS position's, which keeps its code.
 	for i := len(text) - 1; i >= 0; i-- {
 		c0, c1 = text[i], c0
 		h = h*0x9E3779B1 + uint32(c1) + 1 // the symbols from text[i+1] to the end of the substring
-		if c0 < c1 {
-			isTypeS = true
-		} else if c0 > c1 && isTypeS {
-			isTypeS = false
-			j := i + 1
-			var code int32
-			if end != 0 {
-				code = int32(end - j)
-				if code < shortLMS {
-					code = math.MinInt32 | int32(h>>8)<<7 | code
-				}
-			}
-			sa[j>>1] = code
+		lt, gt := b2i(c0 < c1), b2i(c0 > c1)
+		lms := gt & isTypeS
+		isTypeS = lt | isTypeS&^gt
+		j := i + 1
+		code := int32(end - j)
+		if code < shortLMS {
+			code = math.MinInt32 | int32(h>>8)<<7 | code
+		}
+		if end == 0 {
+			code = 0
+		}
+		v := sa[j>>1]
+		if lms != 0 {
+			v = code
+		}
+		sa[j>>1] = v
+		if lms != 0 {
 			end = j + 1
+		}
+		if lms != 0 {
 			h = uint32(c1) + 1 // text[j] ends the substring before this one
 		}
 	}
@@ -561,25 +569,35 @@ func recurse(sa, oldTmp []int32, spare *[]int32, numLMS, maxID int) {
 
 // unmap turns the sorted reduced suffixes in sa[:numLMS] (indexes into the reduced text) into the LMS
 // positions they stand for.
+//
+// Its scan has no branch on the symbols, which follow no pattern a predictor can learn: every position
+// is written to the next free slot of pos, which moves on only after an LMS position. It stops once the
+// leftmost is written, so the slot is always in range.
 func unmap[T Symbol](text []T, sa []int32, numLMS int) {
 	pos := sa[len(sa)-numLMS:]
 	j := len(pos)
 	var c0, c1 T
-	isTypeS := false
-	for i := len(text) - 1; i >= 0; i-- {
+	isTypeS := 0
+	for i := len(text) - 1; i >= 0 && j > 0; i-- {
 		c0, c1 = text[i], c0
-		if c0 < c1 {
-			isTypeS = true
-		} else if c0 > c1 && isTypeS {
-			isTypeS = false
-			j--
-			pos[j] = int32(i + 1)
-		}
+		lt, gt := b2i(c0 < c1), b2i(c0 > c1)
+		lms := gt & isTypeS
+		isTypeS = lt | isTypeS&^gt
+		pos[j-1] = int32(i + 1)
+		j -= lms
 	}
 	sa = sa[:numLMS]
 	for i := range sa {
 		sa[i] = pos[sa[i]]
 	}
+}
+
+// b2i is 1 for true and 0 for false; the compiler makes it a flag move, not a branch.
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 // expand moves the sorted LMS positions from sa[:numLMS] to the ends of their buckets, keeping their order,
