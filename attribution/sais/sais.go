@@ -210,6 +210,11 @@ func placeLMS[T Symbol](text []T, sa, freq, bucket []int32) int {
 // L-type j-1, which it places at the head of j-1's bucket: as k-1 when k-2 is L-type too (work for this
 // scan, which clears the entry once done), as -(j-1) when k-2 is S-type (left for induceSubS, and made
 // positive). It ends with only the leftmost L-type position of each LMS substring in sa.
+//
+// Go's index/suffixarray keeps the last bucket's pointer in a register, as bytes often repeat. Token
+// streams rarely put the same symbol before two neighbouring suffixes, so here that cache only costs
+// mispredicted branches: the four induction passes update the bucket table directly, about a fifth faster
+// on a Zipf token stream.
 func induceSubL[T Symbol](text []T, sa, freq, bucket []int32) {
 	bucketMin(text, freq, bucket)
 
@@ -219,11 +224,9 @@ func induceSubL[T Symbol](text []T, sa, freq, bucket []int32) {
 	if c0 < c1 {
 		k = -k
 	}
-	// b caches bucket[cB]: consecutive entries often share the symbol before them.
-	cB := c1
-	b := bucket[cB]
+	b := bucket[c1]
+	bucket[c1] = b + 1
 	sa[b] = int32(k)
-	b++
 
 	for i := 0; i < len(sa); i++ {
 		j := int(sa[i])
@@ -241,13 +244,9 @@ func induceSubL[T Symbol](text []T, sa, freq, bucket []int32) {
 		if c0 < c1 {
 			k = -k
 		}
-		if cB != c1 {
-			bucket[cB] = b
-			cB = c1
-			b = bucket[cB]
-		}
+		b := bucket[c1]
+		bucket[c1] = b + 1
 		sa[b] = int32(k)
-		b++
 	}
 }
 
@@ -257,8 +256,6 @@ func induceSubL[T Symbol](text []T, sa, freq, bucket []int32) {
 func induceSubS[T Symbol](text []T, sa, freq, bucket []int32) {
 	bucketMax(text, freq, bucket)
 
-	var cB T
-	b := bucket[cB]
 	top := len(sa)
 	for i := len(sa) - 1; i >= 0; i-- {
 		j := int(sa[i])
@@ -278,12 +275,8 @@ func induceSubS[T Symbol](text []T, sa, freq, bucket []int32) {
 		if c0 > c1 {
 			k = -k
 		}
-		if cB != c1 {
-			bucket[cB] = b
-			cB = c1
-			b = bucket[cB]
-		}
-		b--
+		b := bucket[c1] - 1
+		bucket[c1] = b
 		sa[b] = int32(k)
 	}
 }
@@ -628,10 +621,9 @@ func induceL[T Symbol](text []T, sa, freq, bucket []int32) {
 	if c0 < c1 {
 		k = -k
 	}
-	cB := c1
-	b := bucket[cB]
+	b := bucket[c1]
+	bucket[c1] = b + 1
 	sa[b] = int32(k)
-	b++
 
 	for i := 0; i < len(sa); i++ {
 		j := int(sa[i])
@@ -645,13 +637,9 @@ func induceL[T Symbol](text []T, sa, freq, bucket []int32) {
 				k = -k
 			}
 		}
-		if cB != c1 {
-			bucket[cB] = b
-			cB = c1
-			b = bucket[cB]
-		}
+		b := bucket[c1]
+		bucket[c1] = b + 1
 		sa[b] = int32(k)
-		b++
 	}
 }
 
@@ -660,8 +648,6 @@ func induceL[T Symbol](text []T, sa, freq, bucket []int32) {
 func induceS[T Symbol](text []T, sa, freq, bucket []int32) {
 	bucketMax(text, freq, bucket)
 
-	var cB T
-	b := bucket[cB]
 	for i := len(sa) - 1; i >= 0; i-- {
 		j := int(sa[i])
 		if j >= 0 {
@@ -677,12 +663,8 @@ func induceS[T Symbol](text []T, sa, freq, bucket []int32) {
 				k = -k
 			}
 		}
-		if cB != c1 {
-			bucket[cB] = b
-			cB = c1
-			b = bucket[cB]
-		}
-		b--
+		b := bucket[c1] - 1
+		bucket[c1] = b
 		sa[b] = int32(k)
 	}
 }
