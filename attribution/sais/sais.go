@@ -385,17 +385,17 @@ func equalRun[T Symbol](text []T, p, q, n int) bool {
 // reduced text, over the alphabet [0, numLMS).
 //
 // A unique name x (negative from assignID) is written as ^x, so that it stays negative.
+//
+// Which slots hold names follows no pattern, so the loop has no branch on it: every slot is written to the
+// next free entry at the top, which moves on only after a name. That entry is at or above
+// len(sa)-numLMS-1, above every slot still to read (numLMS <= (len(sa)-1)/2), and the last such write
+// lands below the reduced text, in space that is free.
 func mapNames(sa []int32, numLMS int) {
 	w := len(sa)
 	for i := len(sa) / 2; i >= 0; i-- {
 		j := sa[i]
-		if j > 0 {
-			w--
-			sa[w] = j - 1
-		} else if j < 0 {
-			w--
-			sa[w] = j // ^(-j - 1)
-		}
+		sa[w-1] = j - int32(b2i(j > 0)) // j-1 for a shared name, j = ^(-j-1) for a unique one
+		w -= b2i(j != 0)
 	}
 }
 
