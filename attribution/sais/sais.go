@@ -184,23 +184,32 @@ func bucketMax[T Symbol](text []T, freq, bucket []int32) {
 func placeLMS[T Symbol](text []T, sa, freq, bucket []int32) int {
 	bucketMax(text, freq, bucket)
 
+	// No branch on the symbols (see unmap): at a position that does not start an LMS substring the loop
+	// stores the bucket pointer unchanged and writes back the value it just read from sa[i], which changes
+	// nothing, whether that slot is empty or holds an entry placed before.
 	numLMS := 0
 	lastB := int32(-1)
 	var c0, c1 T
-	isTypeS := false
+	isTypeS := 0
 	for i := len(text) - 1; i >= 0; i-- {
 		c0, c1 = text[i], c0
-		if c0 < c1 {
-			isTypeS = true
-		} else if c0 > c1 && isTypeS {
-			isTypeS = false
-			// i+1 starts an LMS substring.
-			b := bucket[c1] - 1
-			bucket[c1] = b
-			sa[b] = int32(i + 1)
-			lastB = b
-			numLMS++
+		lt, gt := b2i(c0 < c1), b2i(c0 > c1)
+		lms := gt & isTypeS // i+1 starts an LMS substring
+		isTypeS = lt | isTypeS&^gt
+		b := bucket[c1] - int32(lms)
+		bucket[c1] = b
+		dst, v := int32(i), sa[i]
+		if lms != 0 {
+			dst = b
 		}
+		if lms != 0 {
+			v = int32(i + 1)
+		}
+		if lms != 0 {
+			lastB = b
+		}
+		sa[dst] = v
+		numLMS += lms
 	}
 	if numLMS > 1 {
 		sa[lastB] = 0
