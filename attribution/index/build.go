@@ -76,8 +76,11 @@ func Build(records []Record, opts BuildOptions) (*Index, error) {
 		bytesTotal += len(r.Text)
 	}
 	counter := tokenize.NewCounter()
-	// The handles take 4 bytes per token, as the suffix array does; their memory is reused for it.
-	handles := make([]uint32, 0, bytesTotal/3+len(records)+1)
+	// The handles take 4 bytes per token, as the suffix array does; their memory is reused for it, so its
+	// capacity must cover the stream, which byte fallbacks make longer than the handles (GCIDE: one token
+	// per 2.9 bytes). A capacity the stream does not reach costs address space only: pages never written
+	// are never backed, while a separate suffix array would be one more allocation touched from scratch.
+	handles := make([]uint32, 0, bytesTotal/2+len(records)+1)
 	adviseHuge(handles[:cap(handles)])
 	ends := make([]int, len(records))
 	for i, r := range records {

@@ -20,6 +20,9 @@ func naive[T Symbol](text []T) []int32 {
 func check[T Symbol](t *testing.T, name string, text []T, sigma int) {
 	t.Helper()
 	sa := make([]int32, len(text))
+	for i := range sa {
+		sa[i] = int32(i*7 - 3) // Sort must not depend on what sa held
+	}
 	if err := Sort(text, sa, sigma); err != nil {
 		t.Fatalf("%s: %v", name, err)
 	}
@@ -119,6 +122,43 @@ func TestSortLargeRepetitive(t *testing.T) {
 	}
 }
 
+// TestSortTokenLike checks texts shaped like the attribution index's token streams: a large alphabet with
+// Zipf frequencies, where most LMS substrings are unique and the recursion sorts a compacted text, several
+// levels deep.
+func TestSortTokenLike(t *testing.T) {
+	for _, sigma := range []int{300, 5000, 1 << 16} {
+		text := zipfText(1<<18, sigma)
+		sa := make([]int32, len(text))
+		if err := Sort(text, sa, sigma); err != nil {
+			t.Fatal(err)
+		}
+		if err := CheckSorted(text, sa); err != nil {
+			t.Fatalf("sigma %d: %v", sigma, err)
+		}
+		check(t, "zipf, short", text[:3000], sigma)
+	}
+}
+
+// TestSortLongLMSSubstrings checks LMS substrings longer than the ones whose codes carry a hash.
+func TestSortLongLMSSubstrings(t *testing.T) {
+	rnd := rand.New(rand.NewPCG(3, 4))
+	var text []uint16
+	for len(text) < 5000 {
+		// A long rise and fall, sometimes repeated exactly, so that long substrings are equal.
+		peak := 100 + rnd.IntN(200)
+		if rnd.IntN(3) == 0 {
+			peak = 150
+		}
+		for c := range peak {
+			text = append(text, uint16(c))
+		}
+		for c := peak; c > 0; c-- {
+			text = append(text, uint16(c))
+		}
+	}
+	check(t, "long LMS substrings", text, 400)
+}
+
 func TestSortRejectsBadInput(t *testing.T) {
 	if err := Sort([]uint16{1, 2, 9}, make([]int32, 3), 5); !errors.Is(err, ErrInput) {
 		t.Fatalf("symbol outside the alphabet: got %v, want ErrInput", err)
@@ -152,10 +192,23 @@ func FuzzSort(f *testing.F) {
 	f.Add([]byte("mississippi"))
 	f.Add([]byte("aaaaaaaaaaaaaaaaaaaaaaaaaaaa"))
 	f.Add([]byte("abcabcabcabcabcabcabcabcabc"))
+	f.Add([]byte("\x03abcabcabcabcabcabcabcabcabcab"))
+	f.Add([]byte("\x02abaababaabaababaababaabaababaabab"))
 	f.Fuzz(func(t *testing.T, text []byte) {
 		if len(text) > 4096 {
 			return
 		}
 		check(t, "fuzz", text, 256)
+		if len(text) == 0 {
+			return
+		}
+		// The first byte picks a small alphabet for the rest, as 16-bit symbols: small alphabets give
+		// many equal LMS substrings and deep recursion.
+		sigma := 1 + int(text[0])%8
+		small := make([]uint16, len(text)-1)
+		for i, c := range text[1:] {
+			small[i] = uint16(int(c) % sigma)
+		}
+		check(t, "fuzz, small alphabet", small, sigma)
 	})
 }
