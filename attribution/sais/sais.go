@@ -6,8 +6,8 @@
 // symbol repeated a hundred million times costs the same as random text. A comparison sort would go
 // quadratic on exactly such a record, which is why the attribution index uses this package.
 //
-// The implementation follows Go's index/suffixarray (itself after Yuta Mori's sais-lite; BSD licence,
-// Copyright 2019 The Go Authors), made generic over the symbol type: suffix types are derived on the fly
+// The implementation follows Go's index/suffixarray (itself after Yuta Mori's sais-lite; Copyright 2019 The
+// Go Authors, under the BSD licence in LICENSE.go-authors beside this file), made generic over the symbol type: suffix types are derived on the fly
 // from neighbouring symbols instead of a type table, the LMS substrings are sorted by partial induction
 // passes that keep only what the next pass needs, and they are named by comparing their lengths (with a
 // hash of short ones), stored in the free half of the suffix array, before their symbols. Unlike Go's, it
