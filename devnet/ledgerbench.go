@@ -275,8 +275,9 @@ func (b *ledgerBench) run(ctx context.Context, phase string, rate int, fault boo
 			now := time.Now()
 			mu.Lock()
 			blockTimes = append(blockTimes, blk.Time)
-			blk.TxHashes = nil
-			blockViews = append(blockViews, blk)
+			header := blk
+			header.TxHashes = nil
+			blockViews = append(blockViews, header)
 			for _, th := range blk.TxHashes {
 				if at, ok := submitted[th]; ok {
 					latencies = append(latencies, now.Sub(at))

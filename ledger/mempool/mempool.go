@@ -221,7 +221,35 @@ func (m *Mempool) Add(txs []*state.Tx) []error {
 	})
 	base := m.mu.seq
 	m.mu.seq += uint64(len(txs))
+	readAt := m.mu.height
+	var need []state.Address // senders with nothing pending: their nonces are checked against the ledger
+	for _, i := range cand {
+		if a := txs[i].Sender; m.mu.senders[a] == nil && !slices.Contains(need, a) {
+			need = append(need, a)
+		}
+	}
 	m.mu.Unlock()
+
+	// The same for senders with nothing pending, against their accounts: a gossiped batch that arrives after
+	// the block that carried its transactions (the block comes straight from the proposer, the gossip through
+	// batching and validation) would otherwise have its signatures checked once more, to be refused. A nonce
+	// below the account's is used for good, whatever height the read saw.
+	accounts := make(map[state.Address]state.Account, len(need))
+	for _, a := range need {
+		acct, err := m.ledger.Account(a)
+		if err != nil {
+			continue // the admission below reads it again, and says why
+		}
+		accounts[a] = acct
+	}
+	cand = slices.DeleteFunc(cand, func(i int) bool {
+		t := txs[i]
+		if acct, ok := accounts[t.Sender]; ok && t.Nonce < acct.Nonce {
+			errs[i] = &state.Error{Code: state.CodeBadNonce, Reason: fmt.Sprintf("nonce %d is used, the sender's next nonce is %d", t.Nonce, acct.Nonce)}
+			return true
+		}
+		return false
+	})
 
 	verify := make([]*state.Tx, len(cand))
 	for j, i := range cand {
@@ -235,10 +263,8 @@ func (m *Mempool) Add(txs []*state.Tx) []error {
 	cand = slices.DeleteFunc(cand, func(i int) bool { return errs[i] != nil })
 	nonceOrder(txs, cand)
 
-	// Admit, reading the accounts of senders that have nothing pending. A read is good for the height it was
+	// Admit, with the accounts of senders that have nothing pending. A read is good for the height it was
 	// made at: if an Update ran in between, read again.
-	accounts := make(map[state.Address]state.Account)
-	readAt := uint64(0)
 	for {
 		m.mu.Lock()
 		var need []state.Address

@@ -211,6 +211,38 @@ func TestNextNonceCountsPending(t *testing.T) {
 	}
 }
 
+// Transactions that a block committed before their gossip arrived (the block came first, straight from the
+// proposer) are refused for their used nonce before any signature work.
+func TestLateGossipOfCommittedTransactionsCostsNoSignatureCheck(t *testing.T) {
+	c := newChain(t, genesis(3, 1000))
+	m := New(c.app, Config{})
+	var raws [][]byte
+	for nonce := range uint64(3) {
+		raws = append(raws, tx(t, 0, nonce, 1, 1, 1).Bytes())
+	}
+	c.commit(raws, nil)
+	m.Update(&state.Result{Height: c.app.Height()})
+	late := make([]*state.Tx, len(raws))
+	for i, raw := range raws {
+		d, err := state.DecodeTx(raw)
+		if err != nil {
+			t.Fatal(err)
+		}
+		late[i] = d
+	}
+	for i, err := range m.Add(late) {
+		if code, _ := state.CodeOf(err); code != state.CodeBadNonce {
+			t.Fatalf("late transaction %d: %v, want a used nonce", i, err)
+		}
+		if late[i].Verified() {
+			t.Fatalf("late transaction %d had its signature checked", i)
+		}
+	}
+	if m.Len() != 0 {
+		t.Fatalf("%d pending", m.Len())
+	}
+}
+
 func TestEviction(t *testing.T) {
 	c := newChain(t, genesis(5, 1000))
 	m := New(c.app, Config{MaxTxs: 3})
