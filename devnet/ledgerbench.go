@@ -138,6 +138,13 @@ func BenchLedger(ctx context.Context, cfg LedgerBenchConfig) ([]LedgerPhase, err
 		}
 		out = append(out, res)
 	}
+	// What each node's consensus dropped, and why: where a round that failed without a fault went.
+	for i, c := range b.clients {
+		if d, err := c.Consensus(ctx); err == nil {
+			fmt.Fprintf(b.cfg.Log, "bench ledger: %s: %d messages accepted, dropped %v, transport dropped %d\n",
+				net.Members[i].Name, d.Accepted, d.Dropped, d.TransportDrop)
+		}
+	}
 	return out, nil
 }
 
