@@ -76,7 +76,7 @@ type TxStatus struct {
 	Error  string        `json:"error,omitempty"` // why it was refused
 	Height uint64        `json:"height,omitempty"`
 	Index  *int          `json:"index,omitempty"` // position in its block, when committed
-	Code   string        `json:"code,omitempty"` // for a committed transaction: ok, or why it changed nothing
+	Code   string        `json:"code,omitempty"`  // for a committed transaction: ok, or why it changed nothing
 	Reason string        `json:"reason,omitempty"`
 	Tx     *state.TxView `json:"tx,omitempty"`
 }
