@@ -7,6 +7,7 @@ import (
 	"unicode/utf8"
 	"unsafe"
 
+	"github.com/shouldersnet/shoulders/attribution/internal/hugepage"
 	"github.com/shouldersnet/shoulders/attribution/sais"
 	"github.com/shouldersnet/shoulders/attribution/tokenize"
 )
@@ -81,7 +82,7 @@ func Build(records []Record, opts BuildOptions) (*Index, error) {
 	// per 2.9 bytes). A capacity the stream does not reach costs address space only: pages never written
 	// are never backed, while a separate suffix array would be one more allocation touched from scratch.
 	handles := make([]uint32, 0, bytesTotal/2+len(records)+1)
-	adviseHuge(handles[:cap(handles)])
+	hugepage.Advise(handles[:cap(handles)])
 	ends := make([]int, len(records))
 	for i, r := range records {
 		handles = counter.AddHandles(handles, r.Text)
@@ -216,7 +217,7 @@ type builder struct {
 func encode[T uint16 | uint32](b *builder, stream *[]T) error {
 	// Exact when every piece is in the vocabulary; append grows the stream for byte fallbacks.
 	s := make([]T, 0, len(b.handles)+len(b.records))
-	adviseHuge(s[:cap(s)])
+	hugepage.Advise(s[:cap(s)])
 	counts := make([]uint32, b.tok.Size()+1)
 	contribIndex := make(map[string]uint32)
 	b.rec.starts = make([]uint32, len(b.records))

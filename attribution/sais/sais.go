@@ -30,6 +30,8 @@ import (
 	"errors"
 	"fmt"
 	"math"
+
+	"github.com/shouldersnet/shoulders/attribution/internal/hugepage"
 )
 
 // MaxLen is the longest text Sort accepts: suffix array entries are int32.
@@ -103,7 +105,7 @@ func sais[T Symbol](text []T, sigma int, sa, tmp []int32, spare *[]int32, counte
 	} else {
 		if len(*spare) < sigma {
 			*spare = make([]int32, sigma)
-			adviseHuge(*spare) // it is read and written at random
+			hugepage.Advise(*spare) // it is read and written at random
 		}
 		freq, bucket, shared = (*spare)[:sigma], tmp[:sigma], true
 	}
@@ -473,7 +475,7 @@ func sortCompacted(sa, oldTmp []int32, spare *[]int32, numLMS, m int) {
 	} else {
 		if len(*spare) < numLMS {
 			*spare = make([]int32, numLMS)
-			adviseHuge(*spare)
+			hugepage.Advise(*spare)
 		}
 		rank = (*spare)[:numLMS]
 	}

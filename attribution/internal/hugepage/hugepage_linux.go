@@ -1,4 +1,6 @@
-package sais
+// Package hugepage asks the kernel for huge pages behind large arrays that are accessed at random (the
+// suffix array and its construction tables).
+package hugepage
 
 import (
 	"syscall"
@@ -8,11 +10,11 @@ import (
 // madvHugepage is MADV_HUGEPAGE, the same value on every Linux architecture.
 const madvHugepage = 14
 
-// adviseHuge asks Linux to back the (not yet touched) memory of s with 2 MiB pages. The suffix-array
+// Advise asks Linux to back the (not yet touched) memory of s with 2 MiB pages. The suffix-array
 // construction reads the stream and writes the array at random, and with 4 KiB pages nearly every access
 // also misses the TLB: transparent huge pages ("madvise" mode, the common default) make it about 15%
 // faster. Only a hint: failure changes nothing but speed.
-func adviseHuge[T any](s []T) {
+func Advise[T any](s []T) {
 	if len(s) == 0 {
 		return
 	}
