@@ -198,8 +198,21 @@ func (d *Driver) Run(ctx context.Context) error {
 	return g.Wait()
 }
 
-// maxCatchUpTicks bounds the ticks one wake of the main loop gives the core.
+// maxCatchUpTicks bounds the ticks one wake of the main loop gives the core beyond the ones it slept for.
 const maxCatchUpTicks = 10
+
+// ticksDue returns how many ticks of length tick have passed between last and now, and the new last, for a
+// loop that meant to sleep for wake. Time the process did not run (it was stopped, or starved) is not made
+// up in a burst of ticks: each would fire a timeout before any message could arrive, running through rounds
+// alone. What the loop meant to sleep counts in full; oversleeping beyond it by more than maxCatchUpTicks
+// is dropped.
+func ticksDue(last, now time.Time, wake, tick time.Duration) (int, time.Time) {
+	if limit := wake + maxCatchUpTicks*tick; now.Sub(last) > limit {
+		last = now.Add(-limit)
+	}
+	n := int(now.Sub(last) / tick)
+	return n, last.Add(time.Duration(n) * tick)
+}
 
 // tick is the real time one consensus tick stands for.
 func (d *Driver) tick() time.Duration {
@@ -250,13 +263,9 @@ func (d *Driver) loop(ctx context.Context) error {
 			default:
 			}
 		}
-		// Time the process did not run (it was stopped, or starved) is not made up in a burst of ticks:
-		// each would fire a timeout before any message could arrive, running through rounds alone.
-		now := time.Now()
-		if behind := now.Sub(lastTick); behind > maxCatchUpTicks*tick {
-			lastTick = now.Add(-maxCatchUpTicks * tick)
-		}
-		for ; now.Sub(lastTick) >= tick; lastTick = lastTick.Add(tick) {
+		var due int
+		due, lastTick = ticksDue(lastTick, time.Now(), wake, tick)
+		for range due {
 			d.core.Tick()
 		}
 		if err := d.drain(); err != nil {
