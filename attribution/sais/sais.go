@@ -219,6 +219,19 @@ func placeLMS[T Symbol](text []T, sa, freq, bucket []int32) int {
 	return numLMS
 }
 
+// placeLast starts a left-to-right induction: the implicit entry sa[-1] = len(text) (the sentinel) places
+// len(text)-1, which is L-type, at the head of its bucket (negated when its predecessor is S-type).
+func placeLast[T Symbol](text []T, sa, bucket []int32) {
+	k := len(text) - 1
+	c0, c1 := text[k-1], text[k]
+	if c0 < c1 {
+		k = -k
+	}
+	b := bucket[c1]
+	bucket[c1] = b + 1
+	sa[b] = int32(k)
+}
+
 // induceSubL is the left-to-right induction of stage 1. Each entry j > 0 it reads is sorted and has an
 // L-type j-1, which it places at the head of j-1's bucket: as k-1 when k-2 is L-type too (work for this
 // scan, which clears the entry once done), as -(j-1) when k-2 is S-type (left for induceSubS, and made
@@ -230,16 +243,7 @@ func placeLMS[T Symbol](text []T, sa, freq, bucket []int32) int {
 // on a Zipf token stream.
 func induceSubL[T Symbol](text []T, sa, freq, bucket []int32) {
 	bucketMin(text, freq, bucket)
-
-	// The implicit entry sa[-1] = len(text) (the sentinel) places len(text)-1, which is L-type.
-	k := len(text) - 1
-	c0, c1 := text[k-1], text[k]
-	if c0 < c1 {
-		k = -k
-	}
-	b := bucket[c1]
-	bucket[c1] = b + 1
-	sa[b] = int32(k)
+	placeLast(text, sa, bucket)
 
 	for i := 0; i < len(sa); i++ {
 		j := int(sa[i])
@@ -628,15 +632,7 @@ func expand[T Symbol](text []T, freq, bucket, sa []int32, numLMS int) {
 // more work are non-negative. Position 0 has no predecessor and is stored as 0, which both scans skip.
 func induceL[T Symbol](text []T, sa, freq, bucket []int32) {
 	bucketMin(text, freq, bucket)
-
-	k := len(text) - 1
-	c0, c1 := text[k-1], text[k]
-	if c0 < c1 {
-		k = -k
-	}
-	b := bucket[c1]
-	bucket[c1] = b + 1
-	sa[b] = int32(k)
+	placeLast(text, sa, bucket)
 
 	for i := 0; i < len(sa); i++ {
 		j := int(sa[i])
