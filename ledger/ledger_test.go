@@ -177,16 +177,7 @@ func TestFourValidatorsCommitTransfers(t *testing.T) {
 			t.Fatalf("submit: %v %v", err, res[0].Err)
 		}
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	var last uint64
-	for i, w := range waits {
-		r, err := w(ctx)
-		if err != nil || r.Code != state.CodeOK {
-			t.Fatalf("transfer %d: %+v, %v", i, r, err)
-		}
-		last = max(last, r.Height)
-	}
+	last := waitAll(t, waits)
 	waitHeight(t, nodes, last, 30*time.Second)
 	for i, n := range nodes {
 		acct, err := n.ledger.App().Account(bob)
