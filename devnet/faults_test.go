@@ -169,8 +169,8 @@ func deadlineOf(ctx context.Context) time.Time {
 
 // agree checks that every node holds the same blocks (hash and app hash) up to height h, so the same
 // transactions; that transfers the validators admitted were committed; and that no validator reported
-// evidence of equivocation (all four are honest). It returns node 0's blocks.
-func (f *faultNet) agree(h uint64) []node.BlockView {
+// evidence of equivocation (all four are honest).
+func (f *faultNet) agree(h uint64) {
 	f.t.Helper()
 	ctx := context.Background()
 	chains := make([][]node.BlockView, len(f.clients))
@@ -213,7 +213,6 @@ func (f *faultNet) agree(h uint64) []node.BlockView {
 		}
 	}
 	f.t.Logf("%d heights and %d committed transfers agree on all four nodes", h, committed)
-	return chains[0]
 }
 
 // waitActive follows node 0's chain from height from+1 until validator i proposes a block or signs a

@@ -256,8 +256,7 @@ func (b *ledgerBench) run(ctx context.Context, phase string, rate int, fault boo
 	var mu sync.Mutex
 	submitted := map[string]time.Time{}
 	var latencies []time.Duration
-	var blockTimes []time.Time
-	var blockViews []node.BlockView // without transactions, to say where the longest gap fell
+	var blocks []node.BlockView // headers (without transactions), for the intervals and the longest gap
 	committed := 0
 	allSubmitted := false
 	drained := make(chan struct{})
@@ -281,10 +280,9 @@ func (b *ledgerBench) run(ctx context.Context, phase string, rate int, fault boo
 			}
 			now := time.Now()
 			mu.Lock()
-			blockTimes = append(blockTimes, blk.Time)
 			header := blk
 			header.TxHashes = nil
-			blockViews = append(blockViews, header)
+			blocks = append(blocks, header)
 			for _, th := range blk.TxHashes {
 				if at, ok := submitted[th]; ok {
 					latencies = append(latencies, now.Sub(at))
@@ -422,19 +420,19 @@ func (b *ledgerBench) run(ctx context.Context, phase string, rate int, fault boo
 		res.LatencyP99MS = ms(latencies[min(n-1, n*99/100)])
 	}
 	var gaps []time.Duration
-	longest := 0 // index in blockTimes of the block after the longest gap
-	for i := 1; i < len(blockTimes); i++ {
-		gaps = append(gaps, blockTimes[i].Sub(blockTimes[i-1]))
+	longest := 0 // index in blocks of the block after the longest gap
+	for i := 1; i < len(blocks); i++ {
+		gaps = append(gaps, blocks[i].Time.Sub(blocks[i-1].Time))
 		if longest == 0 || gaps[i-1] > gaps[longest-1] {
 			longest = i
 		}
 	}
 	if longest > 0 {
-		lb := blockViews[longest]
+		lb := blocks[longest]
 		fmt.Fprintf(b.cfg.Log, "bench ledger: %s: longest gap %.0f ms, before height %d (decided in round %d), %.1fs into the phase\n",
 			phase, ms(gaps[longest-1]), lb.Height, lb.Round, lb.Time.Sub(begin).Seconds())
 	}
-	res.Blocks = len(blockTimes)
+	res.Blocks = len(blocks)
 	slices.Sort(gaps)
 	if n := len(gaps); n > 0 {
 		res.BlockP50MS = ms(gaps[n/2])

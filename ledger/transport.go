@@ -144,8 +144,8 @@ func (t *transport) enqueue(p *outPeer, frame []byte) {
 	}
 }
 
-// next takes a frame off p's queue (the caller owns the queue's receiving side).
-func (p *outPeer) next(frame []byte) []byte {
+// took accounts for a frame received from p's queue, and returns it.
+func (p *outPeer) took(frame []byte) []byte {
 	p.queued.Add(-int64(len(frame)))
 	return frame
 }
@@ -155,7 +155,7 @@ func (t *transport) discard(p *outPeer) {
 	for {
 		select {
 		case frame := <-p.queue:
-			p.next(frame)
+			p.took(frame)
 			t.dropped.Add(1)
 		default:
 			return
@@ -222,7 +222,7 @@ func (t *transport) pump(ctx context.Context, s network.Stream, p *outPeer) erro
 		}
 		s.SetWriteDeadline(time.Now().Add(writeDeadline))
 		for {
-			if _, err := w.Write(p.next(frame)); err != nil {
+			if _, err := w.Write(p.took(frame)); err != nil {
 				return err
 			}
 			select {
