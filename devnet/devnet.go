@@ -444,8 +444,11 @@ func watch(ctx context.Context, cfg Config, members []Member, procs []*process, 
 		}
 		if !announced && everyoneSeesEveryone(workers, len(members)) {
 			announced = true
+			first, last := members[0], members[len(members)-1]
 			fmt.Fprintf(out, "devnet: all %d nodes found each other. Try:\n  shoulders ledger status --api %s\n  shoulders transfer %s 1000 --wait --home %s\n  shoulders ledger account %s --api %s\n  shoulders debug trace --follow --api %s\n",
-				len(members), members[0].API, members[len(members)-1].PeerID, members[0].Home, members[len(members)-1].PeerID, members[0].API, members[len(members)-1].API)
+				len(members), first.API, last.PeerID, first.Home, last.PeerID, first.API, last.API)
+			fmt.Fprintf(out, "  shoulders datanet create poems --license CC-BY-4.0 --home %s\n  shoulders datanet contribute poems FILE... --home %s\n  shoulders datanet approve poems --all --home %s\n  shoulders catalog --kind datanet --api %s\n",
+				first.Home, last.Home, first.Home, last.API)
 		}
 		select {
 		case <-ctx.Done():

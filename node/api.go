@@ -92,6 +92,7 @@ func (n *Node) handler() http.Handler {
 	mux.HandleFunc("GET /debug/pubsub/trace", n.getTrace)
 	mux.HandleFunc("GET /debug/pubsub/messages/{id}", n.getMessage)
 	n.ledgerHandlers(mux)
+	n.contentHandlers(mux)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(n.reg, promhttp.HandlerOpts{Registry: n.reg}))
 	mux.HandleFunc("/debug/pprof/", pprof.Index)
 	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)

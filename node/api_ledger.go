@@ -28,6 +28,7 @@ type LedgerStatus struct {
 	Validator     bool                   `json:"validator"` // this node votes
 	Mempool       int                    `json:"mempool"`
 	MinFee        state.Amount           `json:"min_fee"`
+	Params        state.Params           `json:"params"`
 }
 
 // BlockView is GET /v1/ledger/blocks/{height}.
@@ -105,6 +106,7 @@ func (n *Node) ledgerHandlers(mux *http.ServeMux) {
 	mux.HandleFunc("POST /v1/ledger/txs", n.withLedger(n.mutating(n.postTxs)))
 	mux.HandleFunc("GET /debug/consensus", n.withLedger(n.getConsensus))
 	mux.HandleFunc("GET /debug/mempool", n.withLedger(n.getMempool))
+	n.datanetHandlers(mux)
 }
 
 // withLedger answers 503 on a node without a ledger.
@@ -129,6 +131,7 @@ func (n *Node) LedgerStatus() LedgerStatus {
 		ChainID: n.ledger.ChainID(), Height: s.Height, AppHash: s.AppHash, LastBlockHash: s.LastBlockHash,
 		LastBlockTime: s.LastBlockTime, Validators: s.Validators, Validator: s.Validator, Mempool: n.ledger.Mempool().Len(),
 		MinFee: n.ledger.App().Params().MinFee,
+		Params: n.ledger.App().Params(),
 	}
 }
 

@@ -71,7 +71,7 @@ func TestAPI(t *testing.T) {
 			{func() error { return c.Trace(ctx, TraceQuery{Backlog: 5000}, nil, nil) }, `backlog: "5000"`},
 			{func() error {
 				return c.Trace(ctx, TraceQuery{Filter: p2p.Filter{Topics: []string{"gossip-about-cats"}}}, nil, nil)
-			}, `topic: "gossip-about-cats" is not a topic of this node; known topics: workers`},
+			}, `topic: "gossip-about-cats" is not a topic of this node; known topics: datanets, workers`},
 		}
 		for _, tc := range cases {
 			err := tc.call()

@@ -10,11 +10,17 @@
 //     so `shoulders workers` can show what each node is, with its roles.
 //   - The API has no mutating endpoints yet, so no token. Bound beyond loopback, the node logs a warning.
 //   - The node's Pebble store lives in <home>/data and is shared by the parts that keep node-local state,
-//     each under its own key prefix ("catalog/" today). The ledger has a store of its own in
+//     each under its own key prefix ("catalog/", "content/"). The ledger has a store of its own in
 //     <home>/data/ledger: its writes are synced per height, the node's are not.
 //   - A node runs the ledger when its home holds a genesis.json: as a validator when it has the validator
 //     role and its key is in the genesis validator set, as an observer (following the chain by block sync)
 //     otherwise. Without a genesis the ledger API answers 503 and says why.
+//   - Datanets: the API reads them from the ledger (/v1/datanets...); POST /v1/datanets/{name}/check is
+//     what an owner's CLI calls before it signs an approval: the node fetches each record by CID (from any
+//     provider the DHT names), verifies it (its hash, the size the contribution claims, UTF-8 in a text
+//     datanet) and keeps it, so the owner's node holds and provides every record it approved. A node whose
+//     key owns datanets announces each one's latest version when an approval commits (it watches the
+//     ledger's heights) and renews the announcements every announce interval, naming itself as provider.
 package node
 
 import (
@@ -42,6 +48,7 @@ import (
 	"github.com/shouldersnet/shoulders/p2p"
 	"github.com/shouldersnet/shoulders/p2p/announce"
 	"github.com/shouldersnet/shoulders/p2p/catalog"
+	"github.com/shouldersnet/shoulders/p2p/content"
 	pb "github.com/shouldersnet/shoulders/proto"
 	"github.com/shouldersnet/shoulders/version"
 )
@@ -80,6 +87,8 @@ type Node struct {
 	db      *pebble.DB
 	catalog *catalog.Catalog
 	net     *p2p.Network
+	blobs   *content.Store
+	content *content.Service
 	ledger  *ledger.Ledger // nil without a genesis
 	reg     *prometheus.Registry
 	caps    compute.Capabilities
@@ -153,6 +162,14 @@ func Open(ctx context.Context, home string, opts Options) (n *Node, err error) {
 		return nil, err
 	}
 	n.registerMetrics()
+	n.blobs, err = content.OpenStore(n.db)
+	if err != nil {
+		return nil, err
+	}
+	n.content, err = content.NewService(n.host, n.net.DHT(), n.blobs, content.Config{Log: log.With("component", "content"), Registry: n.reg})
+	if err != nil {
+		return nil, err
+	}
 
 	if gpath := filepath.Join(home, ledger.GenesisFile); fileExists(gpath) {
 		g, err := ledger.ReadGenesis(gpath)
@@ -220,11 +237,13 @@ func openStore(dir string, fs vfs.FS, log *slog.Logger) (*pebble.DB, error) {
 	if fs == nil {
 		fs = vfs.Default
 	}
-	db, err := pebble.Open(dir, &pebble.Options{
+	opts := &pebble.Options{
 		FS:                 fs,
 		FormatMajorVersion: StoreFormat,
 		Logger:             pebbleLogger{log.With("component", "pebble")},
-	})
+	}
+	content.StoreOptions(opts)
+	db, err := pebble.Open(dir, opts)
 	if err != nil {
 		return nil, fmt.Errorf("node: opening store %s: %w", dir, err)
 	}
@@ -248,10 +267,12 @@ func (n *Node) Run(ctx context.Context) error {
 	g, ctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return n.net.Run(ctx) })
 	g.Go(func() error { return n.catalog.Run(ctx, time.Minute) })
+	g.Go(func() error { return n.content.Run(ctx) })
 	g.Go(func() error { return n.announce(ctx) })
 	g.Go(func() error { return n.serveAPI(ctx) })
 	if n.ledger != nil {
 		g.Go(func() error { return n.ledger.Run(ctx) })
+		g.Go(func() error { return n.announceDatanets(ctx) })
 	}
 	n.log.Info("node running", "peer_id", n.host.ID(), "network", n.cfg.Network, "api", n.APIURL(), "roles", n.cfg.Roles)
 	err := g.Wait()
@@ -270,6 +291,9 @@ func (n *Node) close() {
 	}
 	if n.net != nil {
 		n.net.Close()
+	}
+	if n.content != nil {
+		n.content.Close()
 	}
 	if n.host != nil {
 		n.host.Close()
@@ -345,6 +369,12 @@ func (n *Node) Host() host.Host { return n.host }
 
 // Network is the node's p2p layer.
 func (n *Node) Network() *p2p.Network { return n.net }
+
+// Content is the node's content service: it serves, provides and fetches blobs.
+func (n *Node) Content() *content.Service { return n.content }
+
+// Blobs is the node's store of content-addressed blobs.
+func (n *Node) Blobs() *content.Store { return n.blobs }
 
 // Catalog is the node's catalog of announcements.
 func (n *Node) Catalog() *catalog.Catalog { return n.catalog }

@@ -32,8 +32,9 @@ const (
 type Kind int32
 
 const (
-	Kind_KIND_UNSPECIFIED  Kind = 0
-	Kind_KIND_WORKER_OFFER Kind = 1
+	Kind_KIND_UNSPECIFIED     Kind = 0
+	Kind_KIND_WORKER_OFFER    Kind = 1
+	Kind_KIND_DATANET_VERSION Kind = 2
 )
 
 // Enum value maps for Kind.
@@ -41,10 +42,12 @@ var (
 	Kind_name = map[int32]string{
 		0: "KIND_UNSPECIFIED",
 		1: "KIND_WORKER_OFFER",
+		2: "KIND_DATANET_VERSION",
 	}
 	Kind_value = map[string]int32{
-		"KIND_UNSPECIFIED":  0,
-		"KIND_WORKER_OFFER": 1,
+		"KIND_UNSPECIFIED":     0,
+		"KIND_WORKER_OFFER":    1,
+		"KIND_DATANET_VERSION": 2,
 	}
 )
 
@@ -328,6 +331,131 @@ func (x *WorkerOffer) GetVersion() string {
 	return ""
 }
 
+// DatanetVersion tells the network that a datanet has a new version on the ledger. Its owner's node publishes
+// it when an approval commits, and again periodically while it is the latest; the announcer is the owner. The
+// ledger is the authority: a reader checks the version against it before relying on it.
+type DatanetVersion struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Datanet string                 `protobuf:"bytes,1,opt,name=datanet,proto3" json:"datanet,omitempty"`
+	Version uint32                 `protobuf:"varint,2,opt,name=version,proto3" json:"version,omitempty"`
+	// CIDv1 (raw, SHA-256) of the version's record list, as the ledger holds it.
+	Root        string `protobuf:"bytes,3,opt,name=root,proto3" json:"root,omitempty"`
+	RecordCount uint32 `protobuf:"varint,4,opt,name=record_count,json=recordCount,proto3" json:"record_count,omitempty"`
+	// Total bytes of the version's records.
+	Bytes uint64 `protobuf:"varint,5,opt,name=bytes,proto3" json:"bytes,omitempty"`
+	// "text" or "binary".
+	RecordType string   `protobuf:"bytes,6,opt,name=record_type,json=recordType,proto3" json:"record_type,omitempty"`
+	License    string   `protobuf:"bytes,7,opt,name=license,proto3" json:"license,omitempty"`
+	Tags       []string `protobuf:"bytes,8,rep,name=tags,proto3" json:"tags,omitempty"`
+	// Peer IDs that hold every record of the version (the owner's node fetched and verified each before it
+	// approved it).
+	Providers []string `protobuf:"bytes,9,rep,name=providers,proto3" json:"providers,omitempty"`
+	// The ledger height of the approval.
+	Height        uint64 `protobuf:"varint,10,opt,name=height,proto3" json:"height,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DatanetVersion) Reset() {
+	*x = DatanetVersion{}
+	mi := &file_announce_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DatanetVersion) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DatanetVersion) ProtoMessage() {}
+
+func (x *DatanetVersion) ProtoReflect() protoreflect.Message {
+	mi := &file_announce_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DatanetVersion.ProtoReflect.Descriptor instead.
+func (*DatanetVersion) Descriptor() ([]byte, []int) {
+	return file_announce_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *DatanetVersion) GetDatanet() string {
+	if x != nil {
+		return x.Datanet
+	}
+	return ""
+}
+
+func (x *DatanetVersion) GetVersion() uint32 {
+	if x != nil {
+		return x.Version
+	}
+	return 0
+}
+
+func (x *DatanetVersion) GetRoot() string {
+	if x != nil {
+		return x.Root
+	}
+	return ""
+}
+
+func (x *DatanetVersion) GetRecordCount() uint32 {
+	if x != nil {
+		return x.RecordCount
+	}
+	return 0
+}
+
+func (x *DatanetVersion) GetBytes() uint64 {
+	if x != nil {
+		return x.Bytes
+	}
+	return 0
+}
+
+func (x *DatanetVersion) GetRecordType() string {
+	if x != nil {
+		return x.RecordType
+	}
+	return ""
+}
+
+func (x *DatanetVersion) GetLicense() string {
+	if x != nil {
+		return x.License
+	}
+	return ""
+}
+
+func (x *DatanetVersion) GetTags() []string {
+	if x != nil {
+		return x.Tags
+	}
+	return nil
+}
+
+func (x *DatanetVersion) GetProviders() []string {
+	if x != nil {
+		return x.Providers
+	}
+	return nil
+}
+
+func (x *DatanetVersion) GetHeight() uint64 {
+	if x != nil {
+		return x.Height
+	}
+	return 0
+}
+
 // GPU is one NVIDIA GPU as nvidia-smi reports it.
 type GPU struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -342,7 +470,7 @@ type GPU struct {
 
 func (x *GPU) Reset() {
 	*x = GPU{}
-	mi := &file_announce_proto_msgTypes[3]
+	mi := &file_announce_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -354,7 +482,7 @@ func (x *GPU) String() string {
 func (*GPU) ProtoMessage() {}
 
 func (x *GPU) ProtoReflect() protoreflect.Message {
-	mi := &file_announce_proto_msgTypes[3]
+	mi := &file_announce_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -367,7 +495,7 @@ func (x *GPU) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GPU.ProtoReflect.Descriptor instead.
 func (*GPU) Descriptor() ([]byte, []int) {
-	return file_announce_proto_rawDescGZIP(), []int{3}
+	return file_announce_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *GPU) GetIndex() uint32 {
@@ -418,7 +546,7 @@ type CatalogRequest struct {
 
 func (x *CatalogRequest) Reset() {
 	*x = CatalogRequest{}
-	mi := &file_announce_proto_msgTypes[4]
+	mi := &file_announce_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -430,7 +558,7 @@ func (x *CatalogRequest) String() string {
 func (*CatalogRequest) ProtoMessage() {}
 
 func (x *CatalogRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_announce_proto_msgTypes[4]
+	mi := &file_announce_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -443,7 +571,7 @@ func (x *CatalogRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CatalogRequest.ProtoReflect.Descriptor instead.
 func (*CatalogRequest) Descriptor() ([]byte, []int) {
-	return file_announce_proto_rawDescGZIP(), []int{4}
+	return file_announce_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *CatalogRequest) GetKinds() []Kind {
@@ -475,7 +603,7 @@ type CatalogHave struct {
 
 func (x *CatalogHave) Reset() {
 	*x = CatalogHave{}
-	mi := &file_announce_proto_msgTypes[5]
+	mi := &file_announce_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -487,7 +615,7 @@ func (x *CatalogHave) String() string {
 func (*CatalogHave) ProtoMessage() {}
 
 func (x *CatalogHave) ProtoReflect() protoreflect.Message {
-	mi := &file_announce_proto_msgTypes[5]
+	mi := &file_announce_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -500,7 +628,7 @@ func (x *CatalogHave) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CatalogHave.ProtoReflect.Descriptor instead.
 func (*CatalogHave) Descriptor() ([]byte, []int) {
-	return file_announce_proto_rawDescGZIP(), []int{5}
+	return file_announce_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *CatalogHave) GetKind() Kind {
@@ -542,7 +670,7 @@ type CatalogResponse struct {
 
 func (x *CatalogResponse) Reset() {
 	*x = CatalogResponse{}
-	mi := &file_announce_proto_msgTypes[6]
+	mi := &file_announce_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -554,7 +682,7 @@ func (x *CatalogResponse) String() string {
 func (*CatalogResponse) ProtoMessage() {}
 
 func (x *CatalogResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_announce_proto_msgTypes[6]
+	mi := &file_announce_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -567,7 +695,7 @@ func (x *CatalogResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CatalogResponse.ProtoReflect.Descriptor instead.
 func (*CatalogResponse) Descriptor() ([]byte, []int) {
-	return file_announce_proto_rawDescGZIP(), []int{6}
+	return file_announce_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *CatalogResponse) GetAnnouncements() [][]byte {
@@ -601,7 +729,20 @@ const file_announce_proto_rawDesc = "" +
 	"\fmemory_bytes\x18\x04 \x01(\x04R\vmemoryBytes\x12%\n" +
 	"\x04gpus\x18\x05 \x03(\v2\x11.shoulders.v1.GPUR\x04gpus\x12\x1c\n" +
 	"\texecutors\x18\x06 \x03(\tR\texecutors\x12\x18\n" +
-	"\aversion\x18\a \x01(\tR\aversion\"\x89\x01\n" +
+	"\aversion\x18\a \x01(\tR\aversion\"\x96\x02\n" +
+	"\x0eDatanetVersion\x12\x18\n" +
+	"\adatanet\x18\x01 \x01(\tR\adatanet\x12\x18\n" +
+	"\aversion\x18\x02 \x01(\rR\aversion\x12\x12\n" +
+	"\x04root\x18\x03 \x01(\tR\x04root\x12!\n" +
+	"\frecord_count\x18\x04 \x01(\rR\vrecordCount\x12\x14\n" +
+	"\x05bytes\x18\x05 \x01(\x04R\x05bytes\x12\x1f\n" +
+	"\vrecord_type\x18\x06 \x01(\tR\n" +
+	"recordType\x12\x18\n" +
+	"\alicense\x18\a \x01(\tR\alicense\x12\x12\n" +
+	"\x04tags\x18\b \x03(\tR\x04tags\x12\x1c\n" +
+	"\tproviders\x18\t \x03(\tR\tproviders\x12\x16\n" +
+	"\x06height\x18\n" +
+	" \x01(\x04R\x06height\"\x89\x01\n" +
 	"\x03GPU\x12\x14\n" +
 	"\x05index\x18\x01 \x01(\rR\x05index\x12\x12\n" +
 	"\x04uuid\x18\x02 \x01(\tR\x04uuid\x12\x12\n" +
@@ -618,10 +759,11 @@ const file_announce_proto_rawDesc = "" +
 	"\x03seq\x18\x03 \x01(\x04R\x03seq\x12\x0e\n" +
 	"\x02id\x18\x04 \x01(\fR\x02id\"7\n" +
 	"\x0fCatalogResponse\x12$\n" +
-	"\rannouncements\x18\x01 \x03(\fR\rannouncements*3\n" +
+	"\rannouncements\x18\x01 \x03(\fR\rannouncements*M\n" +
 	"\x04Kind\x12\x14\n" +
 	"\x10KIND_UNSPECIFIED\x10\x00\x12\x15\n" +
-	"\x11KIND_WORKER_OFFER\x10\x01B)Z'github.com/shouldersnet/shoulders/protob\x06proto3"
+	"\x11KIND_WORKER_OFFER\x10\x01\x12\x18\n" +
+	"\x14KIND_DATANET_VERSION\x10\x02B)Z'github.com/shouldersnet/shoulders/protob\x06proto3"
 
 var (
 	file_announce_proto_rawDescOnce sync.Once
@@ -636,22 +778,23 @@ func file_announce_proto_rawDescGZIP() []byte {
 }
 
 var file_announce_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_announce_proto_msgTypes = make([]protoimpl.MessageInfo, 7)
+var file_announce_proto_msgTypes = make([]protoimpl.MessageInfo, 8)
 var file_announce_proto_goTypes = []any{
 	(Kind)(0),                  // 0: shoulders.v1.Kind
 	(*SignedAnnouncement)(nil), // 1: shoulders.v1.SignedAnnouncement
 	(*Announcement)(nil),       // 2: shoulders.v1.Announcement
 	(*WorkerOffer)(nil),        // 3: shoulders.v1.WorkerOffer
-	(*GPU)(nil),                // 4: shoulders.v1.GPU
-	(*CatalogRequest)(nil),     // 5: shoulders.v1.CatalogRequest
-	(*CatalogHave)(nil),        // 6: shoulders.v1.CatalogHave
-	(*CatalogResponse)(nil),    // 7: shoulders.v1.CatalogResponse
+	(*DatanetVersion)(nil),     // 4: shoulders.v1.DatanetVersion
+	(*GPU)(nil),                // 5: shoulders.v1.GPU
+	(*CatalogRequest)(nil),     // 6: shoulders.v1.CatalogRequest
+	(*CatalogHave)(nil),        // 7: shoulders.v1.CatalogHave
+	(*CatalogResponse)(nil),    // 8: shoulders.v1.CatalogResponse
 }
 var file_announce_proto_depIdxs = []int32{
 	0, // 0: shoulders.v1.Announcement.kind:type_name -> shoulders.v1.Kind
-	4, // 1: shoulders.v1.WorkerOffer.gpus:type_name -> shoulders.v1.GPU
+	5, // 1: shoulders.v1.WorkerOffer.gpus:type_name -> shoulders.v1.GPU
 	0, // 2: shoulders.v1.CatalogRequest.kinds:type_name -> shoulders.v1.Kind
-	6, // 3: shoulders.v1.CatalogRequest.have:type_name -> shoulders.v1.CatalogHave
+	7, // 3: shoulders.v1.CatalogRequest.have:type_name -> shoulders.v1.CatalogHave
 	0, // 4: shoulders.v1.CatalogHave.kind:type_name -> shoulders.v1.Kind
 	5, // [5:5] is the sub-list for method output_type
 	5, // [5:5] is the sub-list for method input_type
@@ -671,7 +814,7 @@ func file_announce_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_announce_proto_rawDesc), len(file_announce_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   7,
+			NumMessages:   8,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

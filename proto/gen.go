@@ -7,4 +7,4 @@
 // (p2p/announce for announcements).
 package proto
 
-//go:generate protoc --go_out=. --go_opt=paths=source_relative announce.proto
+//go:generate protoc --go_out=. --go_opt=paths=source_relative announce.proto content.proto

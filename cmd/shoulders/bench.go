@@ -9,6 +9,6 @@ func newBenchCmd() *cobra.Command {
 		Use:   "bench",
 		Short: "Measure a part of Shoulders against a baseline run on the same machine",
 	}
-	cmd.AddCommand(newBenchGossipCmd(), newBenchConsensusCmd(), newBenchLedgerCmd(), newBenchAttributionCmd())
+	cmd.AddCommand(newBenchGossipCmd(), newBenchConsensusCmd(), newBenchLedgerCmd(), newBenchAttributionCmd(), newBenchContentCmd())
 	return cmd
 }

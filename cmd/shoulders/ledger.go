@@ -3,7 +3,6 @@ package main
 import (
 	"errors"
 	"fmt"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -226,42 +225,20 @@ with the height. The fee defaults to the chain's minimum.`,
 			if err != nil || amount == 0 {
 				return fmt.Errorf("AMOUNT %q: want a whole number above 0", args[1])
 			}
-			libkey, err := node.LoadKey(filepath.Join(home, node.KeyFile))
-			if err != nil {
-				return err
-			}
-			key, err := state.KeyFromLibp2p(libkey)
-			if err != nil {
-				return err
-			}
-			if f.api == "" {
-				if cfg, err := node.LoadConfig(home); err == nil {
-					f.api = "http://" + cfg.API
-				}
-			}
-			c, err := f.client()
-			if err != nil {
-				return err
-			}
-			c = c.WithToken(node.LoadToken(home))
 			ctx := cmd.Context()
-			s, err := c.LedgerStatus(ctx)
+			a, err := openAccount(ctx, home, &f)
 			if err != nil {
 				return err
 			}
 			if !cmd.Flags().Changed("fee") {
-				fee = uint64(s.MinFee)
+				fee = uint64(a.status.MinFee)
 			}
-			from := state.AddressFromKey(key)
-			acct, err := c.Account(ctx, from.String())
+			from, nonce := a.addr, a.nonce
+			raw, err := a.sign(fee, &state.Transfer{To: to, Amount: amount})
 			if err != nil {
 				return err
 			}
-			raw, err := state.SignTransfer(key, s.ChainID, acct.PendingNonce, fee, to, amount)
-			if err != nil {
-				return err
-			}
-			res, err := c.Submit(ctx, [][]byte{raw}, wait)
+			res, err := a.c.Submit(ctx, [][]byte{raw}, wait)
 			if err != nil {
 				var apiErr *node.APIError
 				if errors.As(err, &apiErr) {
@@ -285,7 +262,7 @@ with the height. The fee defaults to the chain's minimum.`,
 					return err
 				}
 			} else {
-				fmt.Fprintf(out, "transfer of %d from %s to %s (fee %d, nonce %d)\n", amount, from, to, fee, acct.PendingNonce)
+				fmt.Fprintf(out, "transfer of %d from %s to %s (fee %d, nonce %d)\n", amount, from, to, fee, nonce)
 				if st.Status == "committed" && st.Code == "ok" {
 					fmt.Fprintf(out, "committed at height %d: transaction %s\n", st.Height, st.Hash)
 				} else if st.Status != "committed" {

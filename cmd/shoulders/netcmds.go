@@ -6,6 +6,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/shouldersnet/shoulders/node"
 	"github.com/shouldersnet/shoulders/p2p/announce"
 )
 
@@ -114,4 +115,67 @@ offers (CPU cores, memory, NVIDIA GPUs, executors) every 30 s; an offer not rene
 	}
 	f.register(cmd, true)
 	return cmd
+}
+
+func newCatalogCmd() *cobra.Command {
+	var f clientFlags
+	var kind string
+	cmd := &cobra.Command{
+		Use:   "catalog",
+		Short: "List the announcements in the node's catalog (workers, datanet versions)",
+		Long: `List what the node has heard announced on the network, one kind or all: worker offers ("worker") and
+datanet versions ("datanet", published by a datanet's owner on every new version). Each entry shows who
+announced it, when it was last heard and when it expires.`,
+		Example: `  shoulders catalog --kind datanet`,
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := f.client()
+			if err != nil {
+				return err
+			}
+			entries, err := c.Catalog(cmd.Context(), kind)
+			if err != nil {
+				return err
+			}
+			out := cmd.OutOrStdout()
+			if f.json {
+				return printJSON(out, map[string]any{"entries": entries})
+			}
+			tw := newTable(out)
+			fmt.Fprintln(tw, "KIND\tSUBJECT\tANNOUNCER\tSUMMARY\tLAST SEEN\tEXPIRES")
+			for _, e := range entries {
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", e.Kind, catalogSubject(e), short(e.Announcer), catalogSummary(e), ago(e.LastSeen), e.ExpiresAt.Local().Format("15:04:05"))
+			}
+			tw.Flush()
+			fmt.Fprintf(out, "%d entries\n", len(entries))
+			return nil
+		},
+	}
+	f.register(cmd, true)
+	cmd.Flags().StringVar(&kind, "kind", "", "only this kind: worker or datanet (default: all)")
+	return cmd
+}
+
+// catalogSubject shortens the announcer part of a subject ("<peer>/<datanet>" shows as the datanet name).
+func catalogSubject(e node.CatalogEntry) string {
+	if rest, ok := strings.CutPrefix(e.Subject, e.Announcer+"/"); ok {
+		return rest
+	}
+	return short(e.Subject)
+}
+
+func catalogSummary(e node.CatalogEntry) string {
+	switch e.Kind {
+	case "datanet":
+		var d announce.DatanetVersionView
+		if remarshal(e.Body, &d) == nil {
+			return fmt.Sprintf("version %d, %d records (%s), root %s", d.Version, d.RecordCount, bytesIEC(d.Bytes), d.Root)
+		}
+	case "worker":
+		var o announce.WorkerOfferView
+		if remarshal(e.Body, &o) == nil {
+			return fmt.Sprintf("%s, %d CPUs, %d GPUs", strings.Join(o.Roles, ","), o.CPUCores, len(o.GPUs))
+		}
+	}
+	return "-"
 }

@@ -14,6 +14,9 @@ import (
 // wrapping store.ErrNotFound; any other error is a storage failure.
 type Reader interface {
 	AppGet(key []byte) ([]byte, error)
+	// AppScan calls fn with each key and value in [lower, upper) in key order until fn returns false or an
+	// error; the queries use it, execution never does.
+	AppScan(lower, upper []byte, fn func(key, value []byte) (bool, error)) error
 }
 
 // Account is an account's state.

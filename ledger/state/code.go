@@ -15,15 +15,20 @@ type Code uint8
 // The codes. A skipped transaction changes nothing but its own index entry.
 const (
 	CodeOK                Code = 0
-	CodeMalformed         Code = 1 // the bytes are not a canonical transaction
-	CodeOversized         Code = 2 // more bytes than the chain's max_tx_bytes
-	CodeUnknownKind       Code = 3 // a kind this software does not know
-	CodeWrongChain        Code = 4 // signed for another chain
-	CodeBadSignature      Code = 5 // the signature does not verify under the sender's key
-	CodeFeeTooLow         Code = 6 // fee below the chain's min_fee
-	CodeBadNonce          Code = 7 // not the sender's next nonce
-	CodeInsufficientFunds Code = 8 // the sender cannot pay amount + fee
-	numCodes              Code = 9
+	CodeMalformed         Code = 1  // the bytes are not a canonical transaction
+	CodeOversized         Code = 2  // more bytes than the chain's max_tx_bytes
+	CodeUnknownKind       Code = 3  // a kind this software does not know
+	CodeWrongChain        Code = 4  // signed for another chain
+	CodeBadSignature      Code = 5  // the signature does not verify under the sender's key
+	CodeFeeTooLow         Code = 6  // fee below the chain's min_fee
+	CodeBadNonce          Code = 7  // not the sender's next nonce
+	CodeInsufficientFunds Code = 8  // the sender cannot pay amount + fee
+	CodeDatanetExists     Code = 9  // a datanet of that name exists
+	CodeNoDatanet         Code = 10 // no datanet of that name
+	CodeNotOwner          Code = 11 // only the datanet's owner may do that
+	CodeBadRecord         Code = 12 // a record is over a limit, not in the datanet, or not pending
+	CodeDuplicate         Code = 13 // every record contributed is already in the datanet
+	numCodes              Code = 14
 )
 
 var codeNames = [numCodes]string{
@@ -36,6 +41,11 @@ var codeNames = [numCodes]string{
 	CodeFeeTooLow:         "fee_too_low",
 	CodeBadNonce:          "bad_nonce",
 	CodeInsufficientFunds: "insufficient_funds",
+	CodeDatanetExists:     "datanet_exists",
+	CodeNoDatanet:         "no_such_datanet",
+	CodeNotOwner:          "not_owner",
+	CodeBadRecord:         "bad_record",
+	CodeDuplicate:         "duplicate",
 }
 
 // String returns the code's stable name ("bad_nonce"), as the API and the CLI show it.
@@ -90,6 +100,11 @@ var (
 	ErrFeeTooLow         = &Error{Code: CodeFeeTooLow}
 	ErrBadNonce          = &Error{Code: CodeBadNonce}
 	ErrInsufficientFunds = &Error{Code: CodeInsufficientFunds}
+	ErrDatanetExists     = &Error{Code: CodeDatanetExists}
+	ErrNoDatanet         = &Error{Code: CodeNoDatanet}
+	ErrNotOwner          = &Error{Code: CodeNotOwner}
+	ErrBadRecord         = &Error{Code: CodeBadRecord}
+	ErrDuplicate         = &Error{Code: CodeDuplicate}
 )
 
 // ErrStore wraps a failure to read the application's state from the store: an I/O problem of this node, not

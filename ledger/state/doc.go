@@ -21,7 +21,7 @@
 //	2+n     32    sender: the raw Ed25519 public key, the same key as the sender's libp2p peer ID
 //	34+n    8     nonce: the sender's transaction count before this one (0, 1, 2, ...)
 //	42+n    8     fee, paid to the block's proposer
-//	50+n    2     kind (1 = transfer)
+//	50+n    2     kind (1 = transfer, 2..5 = datanet kinds, see Datanets)
 //	52+n    ...   the kind's payload, exactly its length; transfer: to (32 bytes), amount (8, positive)
 //
 // A transaction's hash is SHA-256 of all of its bytes, signature included. A transfer on a 16-byte chain ID
@@ -80,6 +80,35 @@
 // constant: the tests check it over random blocks, and the invariants build tag checks after every block
 // that the balances the block changed sum to what they did before.
 //
+// # Datanets
+//
+// A datanet is a named, owned, licensed collection of records (datanet.go). Four kinds:
+//
+//   - datanet_create (2): name (1..64 of a-z 0-9 . _ -, unique), record type (text or binary), description,
+//     licence, up to 8 tags; the sender owns it. A taken name is datanet_exists.
+//   - datanet_contribute (3): the datanet and up to Params.MaxRecordsPerTx records, each a CID (CIDv1 over
+//     SHA-256: raw codec for at most RawBlockMax bytes, the manifest codec for more) and a size (1 up to
+//     Params.MaxRecordBytes). The records become pending, credited to the sender. Identical content is one
+//     record per datanet: a record whose CID the datanet already has (pending, approved or rejected) is left
+//     out and stays credited to its first contributor; a contribution whose records are all already there
+//     is refused as duplicate, so the contributor is told who has them.
+//   - datanet_approve (4): owner only (else not_owner); every listed record must be pending (else
+//     bad_record, naming it). The records, in the order listed, are appended to the approved list and make
+//     version N+1. The version's root is a CIDv1 (raw, SHA-256) over its record list: the header
+//     "shoulders-datanet-records/1\n" and one line "<cid> <size> <contributor>\n" per record in approval
+//     order (VersionRoot, VersionLine). The ledger keeps the SHA-256 state of the list with the datanet, so
+//     an approval costs O(records approved), not O(records in the datanet); anyone holding a version's
+//     records can recompute its root.
+//   - datanet_reject (5): owner only; pending records become rejected (they stay, so the same content again
+//     is a duplicate).
+//
+// The ledger never sees record bytes: whether a record's content exists, hashes to its CID, has its size
+// and (in a text datanet) is UTF-8 is checked by the owner's node, which fetches every record before its
+// owner signs an approval. Decoding checks everything that needs no state (names, CIDs, sizes, repeats
+// within the transaction); the rules above need state and are applied in order with the block. A refused
+// datanet transaction changes nothing, like any other. The datanet state is written beside the accounts
+// (keys 'D', 'R', 'Q', 'O', 'V', see datanet.go) and every write is folded into the app hash.
+//
 // # Two phases, concurrency and storage
 //
 // Execute computes a block's Result against the committed state and changes nothing anyone sees; the driver
@@ -99,8 +128,9 @@
 // # App hash
 //
 // The app hash after block h is SHA-256 of a domain tag, the app hash after h-1, h, the accounts the block
-// changed (address, balance, nonce, in the order the block first changed them) and every transaction's hash
-// and result code (blockHash). It costs O(changes) per block, not O(accounts), and two validators with the
+// changed (address, balance, nonce, in the order the block first changed them), every transaction's hash
+// and result code, and, when the block changed datanet state, each written key with the SHA-256 of its value
+// in first-write order (blockHash). It costs O(changes) per block, not O(accounts), and two validators with the
 // same app hash have applied the same changes from the same genesis, so hold the same state. What it does not
 // give is a proof about a single account to a client that has not replayed the chain; a Merkle tree over the
 // state (for light clients and state sync) can replace it later at a version change. Reasons are left out so

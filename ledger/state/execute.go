@@ -58,6 +58,7 @@ type Result struct {
 	prevHash consensus.Hash
 	genesis  consensus.Hash
 	index    [][2][]byte // tx index writes (key, value)
+	kv       [][2][]byte // datanet state writes (key, value), in first-write order
 }
 
 // Write passes every key/value pair that must be committed with the block to set, which is meant to be
@@ -69,6 +70,11 @@ type Result struct {
 func (r *Result) Write(set func(key, value []byte) error) error {
 	for i, addr := range r.Touched {
 		if err := set(accountKey(addr), encodeAccount(r.Accounts[i])); err != nil {
+			return err
+		}
+	}
+	for _, kv := range r.kv {
+		if err := set(kv[0], kv[1]); err != nil {
 			return err
 		}
 	}
@@ -93,9 +99,14 @@ type entry struct {
 // exec is the state of one Execute: committed state plus the block's changes so far.
 type exec struct {
 	app      *App
+	height   uint64 // of the block being executed
 	accounts map[Address]*entry
 	touched  []Address
 	before   uint64 // sum of the touched accounts' balances before the block (invariants only)
+
+	// kv holds the block's writes of other state (datanets), kvOrder their keys in first-write order.
+	kv      map[string][]byte
+	kvOrder []string
 }
 
 func (x *exec) get(addr Address) (*entry, error) {
@@ -189,7 +200,7 @@ func (a *App) Execute(b *consensus.Block, proposer Address, known func(Hash) *Tx
 		VerifyBatch(unverified) // marks the valid ones verified
 	}
 
-	x := &exec{app: a, accounts: make(map[Address]*entry, 2*len(b.Txs)+1)}
+	x := &exec{app: a, height: res.Height, accounts: make(map[Address]*entry, 2*len(b.Txs)+1), kv: map[string][]byte{}}
 	for i, t := range txs {
 		if t == nil {
 			continue
@@ -216,6 +227,9 @@ func (a *App) Execute(b *consensus.Block, proposer Address, known func(Hash) *Tx
 	}
 	if invariants && after != x.before {
 		panic(fmt.Sprintf("state: invariant broken: block %d changes the touched accounts' total from %d to %d", res.Height, x.before, after))
+	}
+	for _, k := range x.kvOrder {
+		res.kv = append(res.kv, [2][]byte{[]byte(k), x.kv[k]})
 	}
 	if err := a.indexResults(res); err != nil {
 		return nil, err
@@ -264,6 +278,12 @@ func (x *exec) apply(t *Tx, proposer Address) error {
 		return refuse(CodeInsufficientFunds, "the sender has %d, the transaction needs %d (%s %d + fee %d)",
 			s.acct.Balance, cost, t.Kind(), t.Payload.spend(), t.Fee)
 	}
+	var writes func() error
+	if _, ok := t.Payload.(*Transfer); !ok {
+		if writes, err = x.prepareDatanet(t); err != nil {
+			return err
+		}
+	}
 	// Every check has passed: from here on the transaction applies in full.
 	x.mark(t.Sender, s)
 	s.acct.Balance -= cost
@@ -271,6 +291,10 @@ func (x *exec) apply(t *Tx, proposer Address) error {
 	switch p := t.Payload.(type) {
 	case *Transfer:
 		if err := x.credit(p.To, p.Amount); err != nil {
+			return err
+		}
+	case *DatanetCreate, *DatanetContribute, *DatanetApprove, *DatanetReject:
+		if err := writes(); err != nil {
 			return err
 		}
 	default:
@@ -313,8 +337,9 @@ func (a *App) indexResults(res *Result) error {
 //	SHA-256(blockDomain || prev || height || n || n×(address || balance || nonce) || m || m×(tx hash || code))
 //
 // over the changed accounts in first-change order and every transaction's result code in block order
-// (counts and numbers big-endian, n and m 4 bytes). Reasons and the index layout stay out, so rewording a
-// reason never forks the chain.
+// (counts and numbers big-endian, n and m 4 bytes), followed, when the block changed other state (datanets),
+// by k (4 bytes) and k×(key length (2) || key || SHA-256 of the value) in first-write order. Reasons and the
+// index layout stay out, so rewording a reason never forks the chain.
 func blockHash(prev consensus.Hash, r *Result) consensus.Hash {
 	buf := make([]byte, 0, len(blockDomain)+32+8+4+len(r.Touched)*(32+16)+4+len(r.Txs)*33)
 	buf = append(buf, blockDomain...)
@@ -330,6 +355,15 @@ func blockHash(prev consensus.Hash, r *Result) consensus.Hash {
 	for _, t := range r.Txs {
 		buf = append(buf, t.Hash[:]...)
 		buf = append(buf, byte(t.Code))
+	}
+	if len(r.kv) > 0 {
+		buf = binary.BigEndian.AppendUint32(buf, uint32(len(r.kv)))
+		for _, kv := range r.kv {
+			buf = binary.BigEndian.AppendUint16(buf, uint16(len(kv[0])))
+			buf = append(buf, kv[0]...)
+			sum := sha256.Sum256(kv[1])
+			buf = append(buf, sum[:]...)
+		}
 	}
 	return sha256.Sum256(buf)
 }

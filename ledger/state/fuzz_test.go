@@ -13,6 +13,22 @@ func FuzzDecodeTx(f *testing.F) {
 	f.Add(good)
 	f.Add(good[:len(good)-1])
 	f.Add([]byte{})
+	rec := func(w string) RecordRef {
+		c, size := recordArg(f, w)
+		return RecordRef{CID: c, Size: size}
+	}
+	for _, p := range []Payload{
+		&DatanetCreate{Name: "poems", RecordType: RecordText, Description: "short poems", License: "CC-BY-4.0", Tags: []string{"text", "en"}},
+		&DatanetContribute{Datanet: "poems", Records: []RecordRef{rec("a"), rec("big*2097152")}},
+		&DatanetApprove{Datanet: "poems", CIDs: [][]byte{rec("a").CID}},
+		&DatanetReject{Datanet: "poems", CIDs: [][]byte{rec("a").CID, rec("b").CID}},
+	} {
+		raw, err := Sign(testKey(1), testChain, 0, 1, p)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(raw)
+	}
 	f.Fuzz(func(t *testing.T, raw []byte) {
 		tx, err := DecodeTx(raw)
 		if err != nil {

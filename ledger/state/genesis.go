@@ -23,6 +23,11 @@ type Params struct {
 	MaxBlockBytes int `json:"max_block_bytes"`
 	// MinFee is the lowest fee a transaction may pay (0 allows free transactions).
 	MinFee Amount `json:"min_fee"`
+	// MaxRecordBytes is the largest datanet record, in bytes.
+	MaxRecordBytes uint64 `json:"max_record_bytes"`
+	// MaxRecordsPerTx is the most records one datanet transaction may contribute, approve or reject, at most
+	// MaxRecordsPerTxLimit (and what fits in MaxTxBytes).
+	MaxRecordsPerTx int `json:"max_records_per_tx"`
 }
 
 // MaxBlockBytesLimit is the largest Params.MaxBlockBytes: the transactions of a block at that size, with
@@ -32,7 +37,8 @@ const MaxBlockBytesLimit = consensus.MaxBlockBytes / 2
 // DefaultParams are the parameters a new devnet uses: room for a 10,000 tx/s chain with blocks every
 // 100 ms several times over, transfers of a few hundred bytes, and a fee of 1 unit.
 func DefaultParams() Params {
-	return Params{MaxTxBytes: 8 << 10, MaxBlockTxs: 10_000, MaxBlockBytes: 4 << 20, MinFee: 1}
+	return Params{MaxTxBytes: 8 << 10, MaxBlockTxs: 10_000, MaxBlockBytes: 4 << 20, MinFee: 1,
+		MaxRecordBytes: 64 << 20, MaxRecordsPerTx: 128}
 }
 
 // Validate checks each parameter's range; the error names the field.
@@ -44,6 +50,10 @@ func (p *Params) Validate() error {
 		return fmt.Errorf("state: params.max_block_txs is %d, want 1..%d", p.MaxBlockTxs, MaxBlockBytesLimit/MinTxBytes)
 	case p.MaxBlockBytes < p.MaxTxBytes || p.MaxBlockBytes > MaxBlockBytesLimit:
 		return fmt.Errorf("state: params.max_block_bytes is %d, want max_tx_bytes (%d)..%d", p.MaxBlockBytes, p.MaxTxBytes, MaxBlockBytesLimit)
+	case p.MaxRecordBytes < 1:
+		return fmt.Errorf("state: params.max_record_bytes is %d, want at least 1", p.MaxRecordBytes)
+	case p.MaxRecordsPerTx < 1 || p.MaxRecordsPerTx > MaxRecordsPerTxLimit:
+		return fmt.Errorf("state: params.max_records_per_tx is %d, want 1..%d", p.MaxRecordsPerTx, MaxRecordsPerTxLimit)
 	}
 	return nil
 }
@@ -60,7 +70,8 @@ type GenesisAccount struct {
 //
 //	{"chain_id": "shoulders-devnet",
 //	 "accounts": [{"address": "12D3KooW...", "balance": "1000000000000"}],
-//	 "params": {"max_tx_bytes": 8192, "max_block_txs": 10000, "max_block_bytes": 4194304, "min_fee": "1"}}
+//	 "params": {"max_tx_bytes": 8192, "max_block_txs": 10000, "max_block_bytes": 4194304, "min_fee": "1",
+//	            "max_record_bytes": 67108864, "max_records_per_tx": 128}}
 type Genesis struct {
 	ChainID  string           `json:"chain_id"`
 	Accounts []GenesisAccount `json:"accounts"`
@@ -137,6 +148,8 @@ func (g *Genesis) AppHash() consensus.Hash {
 	b = binary.BigEndian.AppendUint64(b, uint64(g.Params.MaxBlockTxs))
 	b = binary.BigEndian.AppendUint64(b, uint64(g.Params.MaxBlockBytes))
 	b = binary.BigEndian.AppendUint64(b, uint64(g.Params.MinFee))
+	b = binary.BigEndian.AppendUint64(b, g.Params.MaxRecordBytes)
+	b = binary.BigEndian.AppendUint64(b, uint64(g.Params.MaxRecordsPerTx))
 	b = binary.BigEndian.AppendUint64(b, uint64(len(accts)))
 	h.Write(b)
 	for _, a := range accts {

@@ -34,7 +34,8 @@ const (
 // Kind names what a transaction does. Its number is part of the wire format.
 type Kind uint16
 
-// The kinds. Later issues add datanet, model, job and settlement kinds with the next numbers.
+// The kinds. Datanet kinds are in datanet.go; later issues add model, job and settlement kinds with the next
+// numbers.
 const (
 	KindTransfer Kind = 1
 )
@@ -47,7 +48,11 @@ type kindSpec struct {
 }
 
 var kinds = map[Kind]kindSpec{
-	KindTransfer: {name: "transfer", decode: decodeTransfer},
+	KindTransfer:          {name: "transfer", decode: decodeTransfer},
+	KindDatanetCreate:     {name: "datanet_create", decode: decodeDatanetCreate},
+	KindDatanetContribute: {name: "datanet_contribute", decode: decodeDatanetContribute},
+	KindDatanetApprove:    {name: "datanet_approve", decode: decodeDatanetApprove},
+	KindDatanetReject:     {name: "datanet_reject", decode: decodeDatanetReject},
 }
 
 // String returns the kind's name ("transfer"), or "kind(N)" for one this software does not know.
@@ -58,8 +63,8 @@ func (k Kind) String() string {
 	return "kind(" + strconv.Itoa(int(k)) + ")"
 }
 
-// Payload is the part of a transaction body that depends on its kind. The concrete types are *Transfer (and,
-// in later issues, more); switch on them.
+// Payload is the part of a transaction body that depends on its kind. The concrete types are *Transfer,
+// *DatanetCreate, *DatanetContribute, *DatanetApprove and *DatanetReject; switch on them.
 type Payload interface {
 	Kind() Kind
 	// spend is what the payload takes from the sender's balance besides the fee.

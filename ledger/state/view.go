@@ -14,6 +14,11 @@ type TxView struct {
 	// transfer
 	To     *Address `json:"to,omitempty"`
 	Amount *Amount  `json:"amount,omitempty"`
+
+	// datanet kinds
+	Datanet    string   `json:"datanet,omitempty"`
+	RecordType string   `json:"record_type,omitempty"`
+	Records    []string `json:"records,omitempty"` // CIDs
 }
 
 // View returns the transaction's TxView.
@@ -31,6 +36,25 @@ func (t *Tx) View() TxView {
 	case *Transfer:
 		to, amount := p.To, Amount(p.Amount)
 		v.To, v.Amount = &to, &amount
+	case *DatanetCreate:
+		v.Datanet, v.RecordType = p.Name, p.RecordType.String()
+	case *DatanetContribute:
+		v.Datanet = p.Datanet
+		for _, r := range p.Records {
+			v.Records = append(v.Records, cidString(r.CID))
+		}
+	case *DatanetApprove:
+		v.Datanet, v.Records = p.Datanet, cidStrings(p.CIDs)
+	case *DatanetReject:
+		v.Datanet, v.Records = p.Datanet, cidStrings(p.CIDs)
 	}
 	return v
+}
+
+func cidStrings(cids [][]byte) []string {
+	out := make([]string, len(cids))
+	for i, c := range cids {
+		out[i] = cidString(c)
+	}
+	return out
 }

@@ -362,6 +362,35 @@ func (s *Store) AppGet(key []byte) ([]byte, error) {
 	return s.get(append([]byte{prefixApp}, key...))
 }
 
+// AppScan calls fn with each key (without the keyspace prefix) and value of the application keyspace in
+// [lower, upper), in key order, until fn returns false or an error (which AppScan returns). The slices are
+// valid only during the call.
+func (s *Store) AppScan(lower, upper []byte, fn func(key, value []byte) (bool, error)) error {
+	it, err := s.db.NewIter(&pebble.IterOptions{
+		LowerBound: append([]byte{prefixApp}, lower...),
+		UpperBound: append([]byte{prefixApp}, upper...),
+	})
+	if err != nil {
+		return fmt.Errorf("store: scan: %w", err)
+	}
+	for it.First(); it.Valid(); it.Next() {
+		v, err := it.ValueAndErr()
+		if err != nil {
+			it.Close()
+			return fmt.Errorf("store: scan %q: %w", it.Key(), err)
+		}
+		more, err := fn(it.Key()[1:], v)
+		if err != nil || !more {
+			it.Close()
+			return err
+		}
+	}
+	if err := it.Close(); err != nil {
+		return fmt.Errorf("store: scan: %w", err)
+	}
+	return nil
+}
+
 func (s *Store) committed(prefix byte, h uint64) ([]byte, error) {
 	if h == 0 || h > s.Height() {
 		return nil, fmt.Errorf("%w: height %d (committed: %d)", ErrNotFound, h, s.Height())

@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/ipfs/go-cid"
 	"github.com/libp2p/go-libp2p/core/peer"
 	ma "github.com/multiformats/go-multiaddr"
 	"google.golang.org/protobuf/proto"
@@ -35,6 +36,20 @@ var kinds = map[pb.Kind]spec{
 		check:   func(m proto.Message) error { return checkWorkerOffer(m.(*pb.WorkerOffer)) },
 		subject: func(announcer peer.ID, _ proto.Message) string { return announcer.String() },
 		view:    func(m proto.Message) any { return viewWorkerOffer(m.(*pb.WorkerOffer)) },
+	},
+	// A datanet version's subject is "<owner>/<datanet>": only the owner announces its datanets (the
+	// announcer is part of the subject), so nobody else can replace the owner's announcement; a later
+	// version replaces an earlier one by seq.
+	pb.Kind_KIND_DATANET_VERSION: {
+		name:    "datanet",
+		topic:   "datanets",
+		maxSize: 8 << 10,
+		new:     func() proto.Message { return new(pb.DatanetVersion) },
+		check:   func(m proto.Message) error { return checkDatanetVersion(m.(*pb.DatanetVersion)) },
+		subject: func(announcer peer.ID, m proto.Message) string {
+			return announcer.String() + "/" + m.(*pb.DatanetVersion).Datanet
+		},
+		view: func(m proto.Message) any { return viewDatanetVersion(m.(*pb.DatanetVersion)) },
 	},
 }
 
@@ -157,6 +172,75 @@ func checkWorkerOffer(o *pb.WorkerOffer) error {
 		return bad("version must be 1-64 bytes")
 	}
 	return nil
+}
+
+// Limits on a datanet version's fields.
+const (
+	MaxProviders = 16
+	maxTags      = 8
+)
+
+func checkDatanetVersion(d *pb.DatanetVersion) error {
+	bad := func(format string, args ...any) error {
+		return refuse(CodeInvalidBody, "datanet version: "+format, args...)
+	}
+	if !validToken(d.Datanet) || strings.Contains(d.Datanet, "/") || strings.Contains(d.Datanet, ":") {
+		return bad("datanet %q must be 1-64 characters of a-z 0-9 . _ -", truncate(d.Datanet))
+	}
+	if d.Version == 0 {
+		return bad("version is 0, versions count from 1")
+	}
+	c, err := cid.Decode(d.Root)
+	if err != nil || c.Version() != 1 {
+		return bad("root %q is not a CIDv1", truncate(d.Root))
+	}
+	if d.RecordCount == 0 {
+		return bad("record_count is 0")
+	}
+	if d.RecordType != "text" && d.RecordType != "binary" {
+		return bad("record_type %q, want text or binary", truncate(d.RecordType))
+	}
+	if len(d.License) > maxShortField {
+		return bad("license of %d bytes, the limit is %d", len(d.License), maxShortField)
+	}
+	if len(d.Tags) > maxTags {
+		return bad("%d tags, the limit is %d", len(d.Tags), maxTags)
+	}
+	for i, t := range d.Tags {
+		if !validToken(t) {
+			return bad("tags[%d] %q must be 1-64 characters of a-z 0-9 : / . _ -", i, truncate(t))
+		}
+	}
+	if len(d.Providers) > MaxProviders {
+		return bad("%d providers, the limit is %d", len(d.Providers), MaxProviders)
+	}
+	for i, p := range d.Providers {
+		if _, err := peer.Decode(p); err != nil {
+			return bad("providers[%d] %q is not a peer ID", i, truncate(p))
+		}
+	}
+	return nil
+}
+
+// DatanetVersionView is the API's JSON form of a datanet version announcement.
+type DatanetVersionView struct {
+	Datanet     string   `json:"datanet"`
+	Version     uint32   `json:"version"`
+	Root        string   `json:"root"`
+	RecordCount uint32   `json:"record_count"`
+	Bytes       uint64   `json:"bytes"`
+	RecordType  string   `json:"record_type"`
+	License     string   `json:"license"`
+	Tags        []string `json:"tags"`
+	Providers   []string `json:"providers"`
+	Height      uint64   `json:"height"`
+}
+
+func viewDatanetVersion(d *pb.DatanetVersion) DatanetVersionView {
+	return DatanetVersionView{
+		Datanet: d.Datanet, Version: d.Version, Root: d.Root, RecordCount: d.RecordCount, Bytes: d.Bytes,
+		RecordType: d.RecordType, License: d.License, Tags: nonNil(d.Tags), Providers: nonNil(d.Providers), Height: d.Height,
+	}
 }
 
 func validToken(s string) bool {
