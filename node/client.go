@@ -59,19 +59,24 @@ func (c *Client) do(ctx context.Context, path string, query url.Values) (*http.R
 }
 
 func (c *Client) send(ctx context.Context, method, path string, query url.Values, body []byte) (*http.Response, error) {
+	if body == nil {
+		return c.request(ctx, method, path, query, nil, "")
+	}
+	return c.request(ctx, method, path, query, bytes.NewReader(body), "application/json")
+}
+
+// request sends one request with an optional body of the given content type; a 4xx or 5xx answer is an
+// *APIError carrying the node's message, a failure to reach the node wraps ErrUnreachable.
+func (c *Client) request(ctx context.Context, method, path string, query url.Values, body io.Reader, contentType string) (*http.Response, error) {
 	u := *c.base
 	u.Path = strings.TrimSuffix(u.Path, "/") + path
 	u.RawQuery = query.Encode()
-	var rd io.Reader
-	if body != nil {
-		rd = bytes.NewReader(body)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, u.String(), rd)
+	req, err := http.NewRequestWithContext(ctx, method, u.String(), body)
 	if err != nil {
 		return nil, err
 	}
 	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Content-Type", contentType)
 	}
 	if c.token != "" {
 		req.Header.Set("Authorization", "Bearer "+c.token)
@@ -85,12 +90,7 @@ func (c *Client) send(ctx context.Context, method, path string, query url.Values
 	}
 	if resp.StatusCode >= 400 {
 		defer resp.Body.Close()
-		var e ErrorResponse
-		body, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
-		if json.Unmarshal(body, &e) != nil || e.Error == "" {
-			e.Error = fmt.Sprintf("%s: %s", resp.Status, strings.TrimSpace(string(body)))
-		}
-		return nil, &APIError{Status: resp.StatusCode, Message: e.Error}
+		return nil, apiError(resp)
 	}
 	return resp, nil
 }

@@ -16,7 +16,7 @@ import (
 // PutContent is POST /v1/content: it streams r to the node, which stores, pins and provides it, and returns
 // the blob's CID and size. Only ctx bounds it: a large upload takes as long as it takes.
 func (c *Client) PutContent(ctx context.Context, r io.Reader) (string, int64, error) {
-	resp, err := c.sendStream(ctx, http.MethodPost, "/v1/content", nil, r)
+	resp, err := c.request(ctx, http.MethodPost, "/v1/content", nil, r, "application/octet-stream")
 	if err != nil {
 		return "", 0, err
 	}
@@ -49,7 +49,7 @@ func (c *Client) GetContent(ctx context.Context, cid string, localOnly bool) (io
 // FetchContent is POST /v1/content/{cid}/fetch: the node makes the blob local and verified, pins it, and
 // answers with its size. Only ctx bounds it.
 func (c *Client) FetchContent(ctx context.Context, cid string) (int64, error) {
-	resp, err := c.sendStream(ctx, http.MethodPost, "/v1/content/"+url.PathEscape(cid)+"/fetch", nil, nil)
+	resp, err := c.request(ctx, http.MethodPost, "/v1/content/"+url.PathEscape(cid)+"/fetch", nil, nil, "")
 	if err != nil {
 		return 0, err
 	}
@@ -75,35 +75,6 @@ func (c *Client) ContentProviders(ctx context.Context, cid string, limit int) ([
 func (c *Client) ListContent(ctx context.Context) ([]content.Info, error) {
 	var v ContentListResponse
 	return v.Blobs, c.get(ctx, "/v1/content", nil, &v)
-}
-
-// sendStream is send with a streamed body (or none) of bytes rather than JSON, bounded by ctx alone.
-func (c *Client) sendStream(ctx context.Context, method, path string, query url.Values, body io.Reader) (*http.Response, error) {
-	u := *c.base
-	u.Path = strings.TrimSuffix(u.Path, "/") + path
-	u.RawQuery = query.Encode()
-	req, err := http.NewRequestWithContext(ctx, method, u.String(), body)
-	if err != nil {
-		return nil, err
-	}
-	if body != nil {
-		req.Header.Set("Content-Type", "application/octet-stream")
-	}
-	if c.token != "" {
-		req.Header.Set("Authorization", "Bearer "+c.token)
-	}
-	resp, err := c.http.Do(req)
-	if err != nil {
-		if ctx.Err() != nil {
-			return nil, ctx.Err()
-		}
-		return nil, fmt.Errorf("%w API at %s (is `shoulders node` running there?): %s", ErrUnreachable, c.base, shortNetError(err))
-	}
-	if resp.StatusCode >= 400 {
-		defer resp.Body.Close()
-		return nil, apiError(resp)
-	}
-	return resp, nil
 }
 
 // apiError reads a 4xx or 5xx answer into an *APIError.
