@@ -832,13 +832,14 @@ func (x *exec) prepareDatanet(t *Tx) (func() error, error) {
 		}, nil
 
 	case *DatanetApprove, *DatanetReject:
-		name, cids, approve := "", [][]byte(nil), false
+		name, cids, verb := "", [][]byte(nil), "reject"
 		switch pl := pl.(type) {
 		case *DatanetApprove:
-			name, cids, approve = pl.Datanet, pl.CIDs, true
+			name, cids, verb = pl.Datanet, pl.CIDs, "approve"
 		case *DatanetReject:
 			name, cids = pl.Datanet, pl.CIDs
 		}
+		approve := verb == "approve"
 		if len(cids) > p.MaxRecordsPerTx {
 			return nil, refuse(CodeBadRecord, "%d records, the chain's max_records_per_tx is %d", len(cids), p.MaxRecordsPerTx)
 		}
@@ -847,7 +848,7 @@ func (x *exec) prepareDatanet(t *Tx) (func() error, error) {
 			return nil, err
 		}
 		if d.Owner != t.Sender {
-			return nil, refuse(CodeNotOwner, "datanet %q is owned by %s; only its owner can %s records", name, d.Owner, map[bool]string{true: "approve", false: "reject"}[approve])
+			return nil, refuse(CodeNotOwner, "datanet %q is owned by %s; only its owner can %s records", name, d.Owner, verb)
 		}
 		recs := make([]*Record, len(cids))
 		for i, c := range cids {
@@ -865,9 +866,11 @@ func (x *exec) prepareDatanet(t *Tx) (func() error, error) {
 			}
 			recs[i] = r
 		}
-		h, err := rootState(d.root)
-		if err != nil && approve {
-			return nil, err
+		var h hash.Hash // the version list's SHA-256 state, resumed (approvals only)
+		if approve {
+			if h, err = rootState(d.root); err != nil {
+				return nil, err
+			}
 		}
 		return func() error {
 			if !approve {
