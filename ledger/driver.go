@@ -333,6 +333,7 @@ func (d *Driver) drain() error {
 			}
 			d.lastCommit = time.Now()
 			d.noteBlock(rd.Decided.Block)
+			d.updateStatus() // before anyone is told of the height, so Status never lags what they saw
 			d.notifyWaiters(executed.Txs)
 			d.heights.notify()
 		}
