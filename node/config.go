@@ -25,6 +25,8 @@ const (
 	KeyFile    = "node.key"
 	TokenFile  = "api.token"
 	DataDir    = "data"
+	// BlocksDir, inside DataDir, holds the files of large content blocks (chunks of blobs over 64 KiB).
+	BlocksDir = "blocks"
 )
 
 // Defaults for a new node home.

@@ -65,7 +65,7 @@ type Options struct {
 	// Host, when set, is used instead of building one from the config (tests use mocknet hosts). The node
 	// owns it from then on and closes it.
 	Host host.Host
-	// FS is the filesystem of the Pebble store; nil means the disk.
+	// FS is the file system of the node's stores (Pebble, the ledger, content block files); nil means the disk.
 	FS vfs.FS
 	// NoDiscovery turns off DHT discovery (tests that wire peers by hand).
 	NoDiscovery bool
@@ -111,6 +111,9 @@ func Open(ctx context.Context, home string, opts Options) (n *Node, err error) {
 	log := opts.Log
 	if log == nil {
 		log = slog.Default()
+	}
+	if opts.FS == nil {
+		opts.FS = vfs.Default
 	}
 	n = &Node{home: home, cfg: cfg, log: log, key: key, reg: prometheus.NewRegistry()}
 	defer func() {
@@ -162,7 +165,7 @@ func Open(ctx context.Context, home string, opts Options) (n *Node, err error) {
 		return nil, err
 	}
 	n.registerMetrics()
-	n.blobs, err = content.OpenStore(n.db)
+	n.blobs, err = content.OpenStore(n.db, opts.FS, filepath.Join(home, DataDir, BlocksDir))
 	if err != nil {
 		return nil, err
 	}
@@ -234,9 +237,6 @@ func isLoopback(host string) bool {
 }
 
 func openStore(dir string, fs vfs.FS, log *slog.Logger) (*pebble.DB, error) {
-	if fs == nil {
-		fs = vfs.Default
-	}
 	opts := &pebble.Options{
 		FS:                 fs,
 		FormatMajorVersion: StoreFormat,

@@ -19,6 +19,7 @@ import (
 	dht "github.com/libp2p/go-libp2p-kad-dht"
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/shouldersnet/shoulders/p2p"
@@ -27,8 +28,8 @@ import (
 // FetchBenchConfig describes one content benchmark run.
 type FetchBenchConfig struct {
 	Size int64 // bytes of the random blob (default 256 MiB)
-	// Dir holds the nodes' Pebble stores; empty means a temporary directory, removed afterwards. InMemory
-	// keeps them in memory instead.
+	// Dir holds the nodes' stores (Pebble and block files); empty means a temporary directory, removed
+	// afterwards. InMemory keeps them in Pebble's in-memory file system instead.
 	Dir      string
 	InMemory bool
 	Seed     uint64
@@ -52,8 +53,10 @@ func result(name string, n int64, d time.Duration) FetchBenchResult {
 // BenchFetch starts libp2p hosts on loopback TCP with a real DHT (two providers and, per fetch, a fresh
 // fetcher that bootstraps from the first provider), adds a random blob of cfg.Size bytes on both providers,
 // and measures, in this process: a plain single-stream TCP copy of the same bytes over loopback (the
-// baseline), a fetch of the blob from one provider, and a fetch from the two at once. Each fetch finds its
-// providers through the DHT, verifies every chunk and stores it. It returns [tcp, one provider, two].
+// baseline), the same copy over one libp2p stream between the providers (the transport's ceiling: TLS and
+// yamux, no hashing, no storage), a fetch of the blob from one provider, and a fetch from the two at once.
+// Each fetch finds its providers through the DHT, verifies every chunk and stores it. It returns
+// [tcp, libp2p stream, one provider, two].
 func BenchFetch(ctx context.Context, cfg FetchBenchConfig) ([]FetchBenchResult, error) {
 	if cfg.Size == 0 {
 		cfg.Size = 256 << 20
@@ -101,7 +104,7 @@ func BenchFetch(ctx context.Context, cfg FetchBenchConfig) ([]FetchBenchResult, 
 		return nil, err
 	}
 
-	best := make([]FetchBenchResult, 3)
+	best := make([]FetchBenchResult, 4)
 	keep := func(i int, res FetchBenchResult) {
 		if best[i].Duration == 0 || res.Duration < best[i].Duration {
 			best[i] = res
@@ -113,12 +116,16 @@ func BenchFetch(ctx context.Context, cfg FetchBenchConfig) ([]FetchBenchResult, 
 			return nil, fmt.Errorf("content: bench TCP copy: %w", err)
 		}
 		keep(0, result("plain TCP copy, one stream", cfg.Size, d))
+		if d, err = streamCopy(ctx, p1.h, p2.h, data); err != nil {
+			return nil, fmt.Errorf("content: bench libp2p stream copy: %w", err)
+		}
+		keep(1, result("libp2p stream copy (TLS, yamux)", cfg.Size, d))
 		for i, provs := range [][]*benchNode{{p1}, {p1, p2}} {
 			d, err := r.fetch(ctx, root, provs)
 			if err != nil {
 				return nil, fmt.Errorf("content: bench round %d, fetch from %d providers: %w", round, len(provs), err)
 			}
-			keep(i+1, result(fmt.Sprintf("fetch from %d provider(s)", len(provs)), cfg.Size, d))
+			keep(i+2, result(fmt.Sprintf("fetch from %d provider(s)", len(provs)), cfg.Size, d))
 		}
 	}
 	return best, nil
@@ -168,6 +175,59 @@ func tcpCopy(ctx context.Context, data []byte) (time.Duration, error) {
 	return time.Since(start), nil
 }
 
+// benchCopyProtocol is the protocol of streamCopy's stream.
+const benchCopyProtocol = "/shoulders/contentbench/copy/1"
+
+// streamCopy sends data over one libp2p stream from one host to another (TLS and yamux over loopback TCP,
+// what a fetch's stream rides on) to a reader that discards it, and times it: the transport's ceiling.
+func streamCopy(ctx context.Context, from, to host.Host, data []byte) (time.Duration, error) {
+	type res struct {
+		n   int64
+		err error
+	}
+	got := make(chan res, 1)
+	// The handler runs on to's goroutine for the stream; it ends when the sender closes its side.
+	to.SetStreamHandler(benchCopyProtocol, func(st network.Stream) {
+		defer st.Close()
+		n, err := io.CopyBuffer(io.Discard, st, make([]byte, ChunkSize))
+		got <- res{n, err}
+	})
+	defer to.RemoveStreamHandler(benchCopyProtocol)
+	if err := from.Connect(ctx, peer.AddrInfo{ID: to.ID(), Addrs: to.Addrs()}); err != nil {
+		return 0, err
+	}
+	st, err := from.NewStream(ctx, to.ID(), benchCopyProtocol)
+	if err != nil {
+		return 0, err
+	}
+	start := time.Now()
+	for b := data; len(b) > 0; b = b[min(len(b), ChunkSize):] {
+		if _, err := st.Write(b[:min(len(b), ChunkSize)]); err != nil {
+			st.Reset()
+			return 0, err
+		}
+	}
+	if err := st.CloseWrite(); err != nil {
+		st.Reset()
+		return 0, err
+	}
+	var r res
+	select {
+	case r = <-got:
+	case <-ctx.Done():
+		st.Reset()
+		return 0, ctx.Err()
+	}
+	st.Close()
+	if r.err != nil {
+		return 0, r.err
+	}
+	if r.n != int64(len(data)) {
+		return 0, fmt.Errorf("received %d of %d bytes", r.n, len(data))
+	}
+	return time.Since(start), nil
+}
+
 type benchRig struct {
 	cfg   FetchBenchConfig
 	nodes []*benchNode
@@ -202,6 +262,7 @@ func (r *benchRig) node(bootstrap *benchNode) (*benchNode, error) {
 	opts := &pebble.Options{FormatMajorVersion: pebble.FormatValueSeparation, Logger: quietLogger{}}
 	StoreOptions(opts)
 	dir := filepath.Join(r.cfg.Dir, fmt.Sprint("node", r.n))
+	opts.FS = vfs.Default
 	if r.cfg.InMemory {
 		opts.FS, dir = vfs.NewMem(), ""
 	}
@@ -225,7 +286,11 @@ func (r *benchRig) node(bootstrap *benchNode) (*benchNode, error) {
 		db.Close()
 		return nil, err
 	}
-	st, _ := OpenStore(db)
+	st, err := OpenStore(db, opts.FS, opts.FS.PathJoin(dir, "blocks"))
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
 	svc, err := NewService(h, d, st, Config{Log: r.cfg.Log})
 	if err != nil {
 		d.Close()

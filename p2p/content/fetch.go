@@ -451,45 +451,29 @@ func (f *fetch) work(ctx context.Context, p *provider) (err error) {
 	}()
 	var inflight []int
 	defer func() { f.giveBack(inflight) }()
-	// Verified blocks gather in a batch, committed every commitBytes and whenever nothing more is asked
-	// for; a block counts as fetched once it is committed. What is verified is committed even when p
-	// fails afterwards.
-	batch := s.store.newBlockBatch()
-	defer batch.close()
-	type stored struct {
-		idx int
-		c   cid.Cid
-		n   int
+	// Blocks go to a storer, which verifies and writes them while this loop reads the next ones: reading
+	// at once keeps the stream's flow-control window open, so p sends while this node hashes and writes.
+	// A block counts as fetched once the storer has committed it. What is verified is stored even when
+	// p fails afterwards; a bad block makes the storer reset the stream, and p is dropped for it.
+	toStore := make(chan storeJob, storeQueue)
+	var storers sync.WaitGroup
+	bad := make([]error, storeWorkers)
+	for i := range storeWorkers {
+		// Owned by this call: each ends when toStore is closed and drained, which the defer does and waits for.
+		storers.Go(func() { bad[i] = f.store(p, toStore, st) })
 	}
-	var pending []stored
-	flush := func() error {
-		if len(pending) == 0 {
-			return nil
-		}
-		err := batch.commit()
-		if err == nil {
-			for _, st := range pending {
-				s.blocksFetched.Add(1)
-				s.bytesFetched.Add(int64(st.n))
-				f.got(p, st.idx, st.n)
-				if s.cfg.afterBlock != nil {
-					s.cfg.afterBlock(p.info.ID, st.c)
-				}
+	defer func() {
+		close(toStore)
+		storers.Wait()
+		for _, b := range bad {
+			if b != nil {
+				err = b // why p is dropped
+				break
 			}
-		} else {
-			idxs := make([]int, len(pending))
-			for i, st := range pending {
-				idxs[i] = st.idx
-			}
-			f.giveBack(idxs)
 		}
-		pending = pending[:0]
-		return err
-	}
-	defer flush()
+	}()
 	br := bufio.NewReaderSize(st, 64<<10)
 	bw := bufio.NewWriterSize(st, 4<<10)
-	buf := make([]byte, 0, ChunkSize+64)
 	for {
 		idxs, done, lacksAll, changed := f.take(p, s.cfg.Window-len(inflight), len(inflight) == 0)
 		if done || lacksAll {
@@ -518,54 +502,163 @@ func (f *fetch) work(ctx context.Context, p *provider) (err error) {
 			}
 		}
 		st.SetReadDeadline(time.Now().Add(s.cfg.BlockTimeout))
-		msg, err := readFrame(br, maxResponseSize, buf)
+		bufp := s.frameBufs.Get().(*[]byte)
+		msg, err := readFrame(br, maxResponseSize, *bufp)
 		if err != nil {
+			s.frameBufs.Put(bufp)
 			return fmt.Errorf("reading a block: %w", err)
 		}
-		if cap(msg) > cap(buf) {
-			buf = msg[:0]
+		job, missing, err := f.check(p, inflight[0], msg)
+		if err != nil || missing {
+			s.frameBufs.Put(bufp)
 		}
-		resp, err := decodeResponse(msg)
 		if err != nil {
 			return err
 		}
-		idx := inflight[0]
-		f.mu.Lock()
-		w := f.mu.wants[idx]
-		f.mu.Unlock()
-		if !bytes.Equal(resp.cid, w.c.Bytes()) {
-			return fmt.Errorf("answered with a block for %x when %s was next", resp.cid, w.c)
-		}
 		inflight = inflight[1:]
-		if resp.missing {
-			f.lack(p, idx)
-			continue
-		}
-		if err := verify(w.c, resp.data); err != nil {
-			s.badBlocks.Add(1)
-			f.giveBack([]int{idx})
-			return errBadBlock{err}
-		}
-		// The bytes are what the CID names; if they are not a block this package accepts, the CID (or the
-		// manifest that listed it) is bad, not the provider.
-		if w.size >= 0 && len(resp.data) != w.size {
-			f.fail(fmt.Errorf("content: %s: chunk %s is %d bytes, the manifest says %d", f.root, w.c, len(resp.data), w.size))
-			return nil
-		}
-		if err := checkBlock(w.c, resp.data); err != nil {
-			f.fail(fmt.Errorf("content: %s names a block this node refuses: %w", f.root, err))
-			return nil
-		}
-		if err := batch.add(w.c, resp.data); err != nil {
-			f.fail(err)
-			return nil
-		}
-		pending = append(pending, stored{idx: idx, c: w.c, n: len(resp.data)})
-		if batch.bytes >= commitBytes || len(inflight) == 0 {
-			if err := flush(); err != nil {
-				f.fail(err)
-				return nil
-			}
+		if !missing {
+			job.buf = bufp
+			toStore <- job
 		}
 	}
+}
+
+// storeWorkers verify and store each provider's blocks, two at once so that one hashes while the other
+// waits for its write; storeQueue is how many blocks a provider's worker may read ahead of them.
+const (
+	storeWorkers = 2
+	storeQueue   = 4
+)
+
+// storeJob is a block on its way to be verified and stored, in buf (returned to Service.frameBufs after).
+type storeJob struct {
+	idx  int
+	c    cid.Cid
+	size int // the length the manifest gives it, or -1
+	data []byte
+	buf  *[]byte
+}
+
+// check decodes msg, p's answer for want idx (the next it owes). It returns the block, or missing when p
+// said it lacks it, or an error when p is to be dropped.
+func (f *fetch) check(p *provider, idx int, msg []byte) (job storeJob, missing bool, err error) {
+	resp, err := decodeResponse(msg)
+	if err != nil {
+		return storeJob{}, false, err
+	}
+	f.mu.Lock()
+	w := f.mu.wants[idx]
+	f.mu.Unlock()
+	if !bytes.Equal(resp.cid, w.c.Bytes()) {
+		return storeJob{}, false, fmt.Errorf("answered with a block for %x when %s was next", resp.cid, w.c)
+	}
+	if resp.missing {
+		f.lack(p, idx)
+		return storeJob{}, true, nil
+	}
+	return storeJob{idx: idx, c: w.c, size: w.size, data: resp.data}, false, nil
+}
+
+// accept verifies block j and checks that this node takes it. It returns errBadBlock when the bytes do
+// not match the CID (the provider's fault), and fails the fetch when they match but the block is not one
+// this node accepts (the fault of the CID, or of the manifest that listed it).
+func (f *fetch) accept(j storeJob) (ok bool, bad error) {
+	if err := verify(j.c, j.data); err != nil {
+		f.s.badBlocks.Add(1)
+		return false, errBadBlock{err}
+	}
+	if j.size >= 0 && len(j.data) != j.size {
+		f.fail(fmt.Errorf("content: %s: chunk %s is %d bytes, the manifest says %d", f.root, j.c, len(j.data), j.size))
+		return false, nil
+	}
+	err := checkSize(j.c, j.data)
+	if err == nil {
+		err = checkManifest(j.c, j.data)
+	}
+	if err != nil {
+		f.fail(fmt.Errorf("content: %s names a block this node refuses: %w", f.root, err))
+		return false, nil
+	}
+	return true, nil
+}
+
+// store verifies and writes the blocks p's worker read, committing them in batches of commitBytes and
+// whenever it would wait for more, and marks each fetched once committed. A block that does not match its
+// CID goes back to the queue, and store resets st, so that the worker stops, and returns why p is to be
+// dropped. After a store error it fails the fetch; what is not stored goes back to the queue.
+func (f *fetch) store(p *provider, in <-chan storeJob, st network.Stream) (bad error) {
+	s := f.s
+	batch := s.store.newBlockBatch()
+	defer batch.close()
+	type committing struct {
+		idx int
+		c   cid.Cid
+		n   int
+	}
+	var pending []committing
+	var failed bool
+	flush := func() {
+		if len(pending) == 0 {
+			return
+		}
+		if err := batch.commit(); err != nil {
+			failed = true
+			f.fail(err)
+			idxs := make([]int, len(pending))
+			for i, j := range pending {
+				idxs[i] = j.idx
+			}
+			f.giveBack(idxs)
+		} else {
+			for _, j := range pending {
+				s.blocksFetched.Add(1)
+				s.bytesFetched.Add(int64(j.n))
+				f.got(p, j.idx, j.n)
+				if s.cfg.afterBlock != nil {
+					s.cfg.afterBlock(p.info.ID, j.c)
+				}
+			}
+		}
+		pending = pending[:0]
+	}
+	for {
+		// Commit before waiting: with two storers, an empty queue now says nothing about whether the
+		// other storer took the last block, and a block left uncommitted would never count as fetched.
+		var j storeJob
+		var more bool
+		select {
+		case j, more = <-in:
+		default:
+			flush()
+			j, more = <-in
+		}
+		if !more {
+			break
+		}
+		ok := !failed
+		if ok {
+			var err error
+			if ok, err = f.accept(j); err != nil && bad == nil {
+				bad = err
+				st.Reset()
+			}
+		}
+		if ok {
+			if err := batch.add(j.c, j.data); err != nil {
+				ok, failed = false, true
+				f.fail(err)
+			}
+		}
+		if ok {
+			pending = append(pending, committing{idx: j.idx, c: j.c, n: len(j.data)})
+		} else {
+			f.giveBack([]int{j.idx})
+		}
+		s.frameBufs.Put(j.buf)
+		if batch.bytes >= commitBytes {
+			flush()
+		}
+	}
+	flush()
+	return bad
 }

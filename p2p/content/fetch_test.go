@@ -301,14 +301,16 @@ func TestAProviderServingWrongBytesIsDropped(t *testing.T) {
 func TestAnInterruptedFetchResumes(t *testing.T) {
 	ctx := bounded(t, time.Minute)
 	a := newTestNode(t, Config{}, false, nil)
-	const chunks = 20
+	// Cancelled after a quarter of the chunks are stored; what was already received (at most the window
+	// and the storer's queue) is still stored, the rest is missing.
+	const chunks = 40
 	data := randomBytes(9, chunks*ChunkSize-5)
 	c := add(t, a, data)
 
 	fctx, cancel := context.WithCancel(ctx)
 	var got atomic.Int64
 	b := newTestNode(t, Config{Window: 2, afterBlock: func(_ peer.ID, bc cid.Cid) {
-		if !IsManifest(bc) && got.Add(1) == chunks/2 {
+		if !IsManifest(bc) && got.Add(1) == chunks/4 {
 			cancel()
 		}
 	}}, false, nil)
@@ -324,8 +326,8 @@ func TestAnInterruptedFetchResumes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(missing) == 0 || len(missing) > chunks/2 {
-		t.Fatalf("%d chunks missing after the cancelled fetch, want 1 to %d", len(missing), chunks/2)
+	if len(missing) == 0 || len(missing) > chunks-chunks/4 {
+		t.Fatalf("%d chunks missing after the cancelled fetch, want 1 to %d", len(missing), chunks-chunks/4)
 	}
 	if pinned, _ := b.st.Pinned(c); pinned {
 		t.Fatal("an incomplete blob was pinned")

@@ -25,7 +25,9 @@ type Config struct {
 	Registry prometheus.Registerer
 	// ReprovideInterval is how often every pinned blob is provided again (default 12 h).
 	ReprovideInterval time.Duration
-	// Window is how many blocks a fetch keeps requested from one provider at a time (default 8).
+	// Window is how many blocks a fetch keeps requested from one provider at a time (default 8). Besides
+	// those, at most seven received blocks per provider are held in memory: a queue of four for the
+	// provider's two storers, one in each, one being read.
 	Window int
 	// MaxProviders is how many providers one fetch uses at most (default 8, at most 64).
 	MaxProviders int
@@ -44,7 +46,8 @@ type Config struct {
 	// ProvideWorkers is how many DHT provides run at once (default 8).
 	ProvideWorkers int
 
-	// afterBlock, in tests, is called after a fetched block is verified and stored, on the fetch's goroutine.
+	// afterBlock, in tests, is called after a fetched block is verified and stored, on one of the goroutines
+	// storing a provider's blocks (two per provider, so calls may be concurrent).
 	afterBlock func(from peer.ID, c cid.Cid)
 }
 
@@ -140,6 +143,10 @@ type Service struct {
 	}
 	provideWake chan struct{} // capacity 1: something was queued to provide
 
+	// frameBufs recycles buffers for responses read from providers: a block's buffer goes from the worker
+	// that read it to its storer and back.
+	frameBufs sync.Pool
+
 	blocksFetched, bytesFetched atomic.Int64
 	blocksServed, bytesServed   atomic.Int64
 	badBlocks                   atomic.Int64
@@ -174,6 +181,7 @@ func NewService(h host.Host, router routing.ContentRouting, st *Store, cfg Confi
 	s.outgoing.perPeer = map[peer.ID]int{}
 	s.outgoing.freed = make(chan struct{})
 	s.provide.pending = map[cid.Cid]struct{}{}
+	s.frameBufs.New = func() any { b := make([]byte, 0, ChunkSize+64); return &b }
 	if cfg.Registry != nil {
 		if err := s.registerMetrics(cfg.Registry); err != nil {
 			return nil, err

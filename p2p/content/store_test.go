@@ -6,6 +6,8 @@ import (
 	"errors"
 	"io"
 	"math/rand/v2"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -15,9 +17,9 @@ import (
 	mh "github.com/multiformats/go-multihash"
 )
 
-func memDB(t testing.TB) *pebble.DB {
+func memDB(t testing.TB, fs vfs.FS) *pebble.DB {
 	t.Helper()
-	db, err := pebble.Open("", &pebble.Options{FS: vfs.NewMem(), Logger: quietLogger{}})
+	db, err := pebble.Open("", &pebble.Options{FS: fs, Logger: quietLogger{}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -27,7 +29,8 @@ func memDB(t testing.TB) *pebble.DB {
 
 func memStore(t testing.TB) *Store {
 	t.Helper()
-	s, err := OpenStore(memDB(t))
+	fs := vfs.NewMem()
+	s, err := OpenStore(memDB(t, fs), fs, "blocks")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -325,5 +328,202 @@ func TestPutBlockChecksManifests(t *testing.T) {
 	c := newCID(CodecManifest, b)
 	if err := s.PutBlock(c, b); !errors.Is(err, ErrBadManifest) || !strings.Contains(err.Error(), c.String()) {
 		t.Fatalf("PutBlock of an invalid manifest: %v", err)
+	}
+}
+
+// diskStore opens a store on the real file system in a temporary directory, as a node does.
+func diskStore(t *testing.T) (*Store, string) {
+	t.Helper()
+	dir := t.TempDir()
+	db, err := pebble.Open(filepath.Join(dir, "db"), &pebble.Options{Logger: quietLogger{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	blocks := filepath.Join(dir, "blocks")
+	s, err := OpenStore(db, vfs.Default, blocks)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("O_DIRECT writes: %v", s.direct)
+	return s, blocks
+}
+
+func TestLargeBlocksAreFilesOnDisk(t *testing.T) {
+	s, dir := diskStore(t)
+	// Sizes around the file threshold and O_DIRECT's alignment.
+	for _, n := range []int{fileMin, fileMin + 1, 100_003, 4096 * 50, ChunkSize - 1, ChunkSize} {
+		data := randomBytes(uint64(n), n)
+		c := newCID(CodecRaw, data)
+		if err := s.PutBlock(c, data); err != nil {
+			t.Fatalf("%d bytes: %v", n, err)
+		}
+		_, statErr := os.Stat(s.filePath(c))
+		if inFile(c, n) != (statErr == nil) {
+			t.Fatalf("%d bytes: in a file %v, want %v", n, statErr == nil, inFile(c, n))
+		}
+		if got, err := s.GetBlock(c); err != nil || !bytes.Equal(got, data) {
+			t.Fatalf("%d bytes: read back %d bytes, %v", n, len(got), err)
+		}
+		if size, err := s.Size(c); err != nil || size != int64(n) {
+			t.Fatalf("%d bytes: Size = %d, %v", n, size, err)
+		}
+	}
+	// A blob's chunks are files, and deleting the blob removes them.
+	data := randomBytes(5, 3*ChunkSize+77)
+	c, _, err := s.Add(bytes.NewReader(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := readAll(t, s, c); !bytes.Equal(got, data) {
+		t.Fatal("the blob read back differs")
+	}
+	m, _ := s.manifest(c)
+	if err := s.Unpin(c); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Delete(c); err != nil {
+		t.Fatal(err)
+	}
+	for _, cc := range m.Chunks {
+		if _, err := os.Stat(s.filePath(cc)); !errors.Is(err, os.ErrNotExist) {
+			t.Fatalf("chunk %s's file is still there after Delete: %v", cc, err)
+		}
+	}
+	if tmp, _ := os.ReadDir(filepath.Join(dir, tmpDir)); len(tmp) != 0 {
+		t.Fatalf("temporary files left: %v", tmp)
+	}
+}
+
+func TestLostBlockFilesCountAsMissing(t *testing.T) {
+	s, _ := diskStore(t)
+	data := randomBytes(11, 3*ChunkSize)
+	c, _, err := s.Add(bytes.NewReader(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, _ := s.manifest(c)
+	gone, short, damaged := m.Chunks[0], m.Chunks[1], m.Chunks[2]
+	// As a crash can leave them: a file never written, one cut short, one with the right size and wrong bytes.
+	if err := os.Remove(s.filePath(gone)); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Truncate(s.filePath(short), 1000); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(s.filePath(damaged), make([]byte, ChunkSize), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := s.HasBlock(gone); ok || err != nil {
+		t.Fatalf("HasBlock of a block whose file is gone = %v, %v", ok, err)
+	}
+	if _, err := s.GetBlock(short); !errors.Is(err, ErrNotFound) || !strings.Contains(err.Error(), "holds 1000 bytes") {
+		t.Fatalf("GetBlock of a block whose file was cut short: %v", err)
+	}
+	r, _, err := s.NewReader(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	if _, err := r.Seek(2*ChunkSize, io.SeekStart); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.ReadAll(r); !errors.Is(err, ErrNotFound) || !strings.Contains(err.Error(), "chunk 2") || !strings.Contains(err.Error(), "do not match its CID") {
+		t.Fatalf("reading a damaged chunk: %v", err)
+	}
+	if got := s.Stats().BlocksLost; got != 3 {
+		t.Fatalf("BlocksLost = %d, want 3", got)
+	}
+	missing, err := s.missing(m)
+	if err != nil || len(missing) != 3 {
+		t.Fatalf("missing = %v, %v; want all three chunks", missing, err)
+	}
+	// Stored again (as a fetch would), they are whole.
+	for i, cc := range m.Chunks {
+		if err := s.PutBlock(cc, data[i*ChunkSize:(i+1)*ChunkSize]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := readAll(t, s, c); !bytes.Equal(got, data) {
+		t.Fatal("the blob read back differs after its chunks were stored again")
+	}
+}
+
+func TestOpenStoreRemovesWhatACrashLeft(t *testing.T) {
+	dir := t.TempDir()
+	db, err := pebble.Open(filepath.Join(dir, "db"), &pebble.Options{Logger: quietLogger{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	blocks := filepath.Join(dir, "blocks")
+	s, err := OpenStore(db, vfs.Default, blocks)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kept := randomBytes(1, ChunkSize)
+	kc := newCID(CodecRaw, kept)
+	if err := s.PutBlock(kc, kept); err != nil {
+		t.Fatal(err)
+	}
+	// A block file whose index entry was never committed, a stray file, and a temporary file.
+	orphan := newCID(CodecRaw, randomBytes(2, ChunkSize))
+	if err := os.WriteFile(s.filePath(orphan), randomBytes(2, ChunkSize), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	stray := filepath.Join(blocks, shard(kc.String()), "stray")
+	tmp := filepath.Join(blocks, tmpDir, kc.String()+".7")
+	for _, p := range []string{stray, tmp} {
+		if err := os.WriteFile(p, []byte("x"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s, err = OpenStore(db, vfs.Default, blocks)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{s.filePath(orphan), stray, tmp} {
+		if _, err := os.Stat(p); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("%s survived OpenStore: %v", p, err)
+		}
+	}
+	if got, err := s.GetBlock(kc); err != nil || !bytes.Equal(got, kept) {
+		t.Fatalf("an indexed block after reopening: %d bytes, %v", len(got), err)
+	}
+}
+
+// failingReader returns its bytes, then an error.
+type failingReader struct{ r io.Reader }
+
+func (f *failingReader) Read(p []byte) (int, error) {
+	n, err := f.r.Read(p)
+	if err == io.EOF {
+		return n, errors.New("disk on fire")
+	}
+	return n, err
+}
+
+func TestAFailedAddLeavesNoUnindexedFiles(t *testing.T) {
+	s, dir := diskStore(t)
+	data := randomBytes(8, 3*ChunkSize) // less than one commit's worth
+	_, _, err := s.Add(&failingReader{bytes.NewReader(data)})
+	if err == nil || !strings.Contains(err.Error(), "disk on fire") {
+		t.Fatalf("Add from a failing reader: %v", err)
+	}
+	for i := range 3 {
+		c := newCID(CodecRaw, data[i*ChunkSize:(i+1)*ChunkSize])
+		if ok, _ := s.HasBlock(c); ok {
+			t.Fatalf("chunk %d is indexed after the failed Add", i)
+		}
+	}
+	var files []string
+	filepath.WalkDir(dir, func(path string, d os.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			files = append(files, path)
+		}
+		return nil
+	})
+	if len(files) != 0 {
+		t.Fatalf("files left by the failed Add: %v", files)
 	}
 }
