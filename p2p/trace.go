@@ -108,6 +108,23 @@ type MessageRecord struct {
 	Receipts        []Receipt `json:"receipts"`
 	ReceiptsDropped int       `json:"receipts_dropped,omitempty"`
 	Body            any       `json:"body,omitempty"`
+
+	// kept is what validation decoded, turned into Body only when someone asks (see keepForTrace).
+	kept any
+}
+
+// madeView is a body made when the message was recorded: a JoinTopic value's own view of itself, so the
+// record does not hold the value (a batch of transactions, say).
+type madeView struct{ view any }
+
+// keepForTrace is what a message record holds of what validation decoded. An announcement is kept as it
+// is (gossip and the catalog hold it anyway; its view is made when asked for); a topic's value that can
+// describe itself is described now and let go.
+func keepForTrace(vdata any) any {
+	if d, ok := vdata.(interface{ TraceView() any }); ok {
+		return madeView{d.TraceView()}
+	}
+	return vdata
 }
 
 // Receipt is one arrival of a message from a peer.
@@ -167,12 +184,37 @@ type Tracer struct {
 		seq      uint64
 		ring     []Event // circular, traceRing long once full
 		next     int
-		messages map[string]*MessageRecord
-		order    []string // message IDs, oldest first
+		messages map[string]*MessageRecord // by raw message ID
+		order    []string                  // raw message IDs, oldest first
 		subs     map[*Subscription]struct{}
 	}
 
 	metrics traceMetrics
+
+	// counters caches the events counter of each (type, topic label); only the tracer goroutine uses it.
+	counters map[[2]string]prometheus.Counter
+
+	// names caches peer IDs in text, which the trace writes for every event (base58 is costly at gossip
+	// rates); only the tracer goroutine uses it.
+	names map[peer.ID]string
+}
+
+// maxPeerNames bounds the name cache; it starts again empty when full.
+const maxPeerNames = 4096
+
+func (t *Tracer) peerName(p peer.ID) string {
+	if p == "" {
+		return ""
+	}
+	if s, ok := t.names[p]; ok {
+		return s
+	}
+	if len(t.names) >= maxPeerNames {
+		clear(t.names)
+	}
+	s := p.String()
+	t.names[p] = s
+	return s
 }
 
 type traceMetrics struct {
@@ -189,12 +231,14 @@ var _ pubsub.RawTracer = (*Tracer)(nil)
 // JSON line.
 func newTracer(reg prometheus.Registerer, log *slog.Logger, decode func(any) any, label func(string) string, file io.Writer) *Tracer {
 	t := &Tracer{
-		in:     make(chan rawEvent, traceQueue),
-		decode: decode,
-		label:  label,
-		file:   file,
-		log:    log,
-		mesh:   make(map[string]map[peer.ID]struct{}),
+		in:       make(chan rawEvent, traceQueue),
+		decode:   decode,
+		label:    label,
+		file:     file,
+		log:      log,
+		mesh:     make(map[string]map[peer.ID]struct{}),
+		names:    make(map[peer.ID]string),
+		counters: make(map[[2]string]prometheus.Counter),
 	}
 	t.mu.messages = make(map[string]*MessageRecord)
 	t.mu.subs = make(map[*Subscription]struct{})
@@ -364,30 +408,26 @@ func (t *Tracer) Run(ctx context.Context) error {
 
 func (t *Tracer) handle(raw rawEvent, w *bufio.Writer) {
 	e := Event{Time: raw.at, Type: raw.typ, Topic: raw.topic, Reason: raw.reason, Size: raw.size}
-	if raw.id != "" {
-		e.MsgID = hex.EncodeToString([]byte(raw.id))
-	}
-	if raw.peer != "" {
-		e.Peer = raw.peer.String()
-	}
-	if raw.author != "" {
-		e.Author = raw.author.String()
-	}
+	e.Peer, e.Author = t.peerName(raw.peer), t.peerName(raw.author)
 	label := ""
 	if raw.topic != "" {
 		label = t.label(raw.topic)
 	}
-	t.metrics.events.WithLabelValues(raw.typ, label).Inc()
+	t.eventCounter(raw.typ, label).Inc()
 	if raw.typ == EventReject || raw.typ == EventIgnore {
 		t.metrics.rejects.WithLabelValues(label, reasonCode(raw.vdata, raw.reason)).Inc()
 	}
 
-	var body any
-	if e.MsgID != "" && t.needsBody(e.MsgID) {
-		body = t.decode(raw.vdata)
-	}
-
 	t.mu.Lock()
+	var r *MessageRecord
+	if raw.id != "" {
+		// The record's hex ID serves every event of the message after the first.
+		if r = t.mu.messages[raw.id]; r != nil {
+			e.MsgID = r.ID
+		} else {
+			e.MsgID = hex.EncodeToString([]byte(raw.id))
+		}
+	}
 	t.mu.seq++
 	e.Seq = t.mu.seq
 	if len(t.mu.ring) < traceRing {
@@ -396,8 +436,8 @@ func (t *Tracer) handle(raw rawEvent, w *bufio.Writer) {
 		t.mu.ring[t.mu.next] = e
 		t.mu.next = (t.mu.next + 1) % traceRing
 	}
-	if e.MsgID != "" {
-		t.recordLocked(&e, body)
+	if raw.id != "" {
+		t.recordLocked(raw.id, r, &e, raw.vdata)
 	}
 	for s := range t.mu.subs {
 		if !s.filter.match(&e) {
@@ -434,19 +474,23 @@ func reasonCode(vdata any, reason string) string {
 	return "other"
 }
 
-func (t *Tracer) needsBody(id string) bool {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	_, ok := t.mu.messages[id]
-	return !ok
+// eventCounter is the events counter of (typ, label), looked up once (only the tracer goroutine calls it).
+func (t *Tracer) eventCounter(typ, label string) prometheus.Counter {
+	k := [2]string{typ, label}
+	c, ok := t.counters[k]
+	if !ok {
+		c = t.metrics.events.WithLabelValues(typ, label)
+		t.counters[k] = c
+	}
+	return c
 }
 
-func (t *Tracer) recordLocked(e *Event, body any) {
-	r, ok := t.mu.messages[e.MsgID]
-	if !ok {
-		r = &MessageRecord{ID: e.MsgID, Topic: e.Topic, Author: e.Author, Size: e.Size, FirstSeen: e.Time, Receipts: []Receipt{}, Body: body}
-		t.mu.messages[e.MsgID] = r
-		t.mu.order = append(t.mu.order, e.MsgID)
+// recordLocked adds e to the record of its message (key is the raw message ID), r if there is one already.
+func (t *Tracer) recordLocked(key string, r *MessageRecord, e *Event, vdata any) {
+	if r == nil {
+		r = &MessageRecord{ID: e.MsgID, Topic: e.Topic, Author: e.Author, Size: e.Size, FirstSeen: e.Time, Receipts: []Receipt{}, kept: keepForTrace(vdata)}
+		t.mu.messages[key] = r
+		t.mu.order = append(t.mu.order, key)
 		if len(t.mu.order) > traceMessages {
 			delete(t.mu.messages, t.mu.order[0])
 			t.mu.order = t.mu.order[1:]
@@ -475,14 +519,27 @@ func (t *Tracer) recordLocked(e *Event, body any) {
 
 // Message returns the record of a recent message by its hex ID.
 func (t *Tracer) Message(id string) (MessageRecord, bool) {
+	key, err := hex.DecodeString(id)
+	if err != nil {
+		return MessageRecord{}, false
+	}
 	t.mu.Lock()
-	defer t.mu.Unlock()
-	r, ok := t.mu.messages[strings.ToLower(id)]
+	r, ok := t.mu.messages[string(key)]
+	var out MessageRecord
+	if ok {
+		out = *r
+		out.Receipts = slices.Clone(r.Receipts)
+	}
+	t.mu.Unlock()
 	if !ok {
 		return MessageRecord{}, false
 	}
-	out := *r
-	out.Receipts = slices.Clone(r.Receipts)
+	if v, made := out.kept.(madeView); made {
+		out.Body = v.view
+	} else {
+		out.Body = t.decode(out.kept)
+	}
+	out.kept = nil
 	return out, true
 }
 

@@ -69,6 +69,29 @@ func TestSignOpenRoundTrip(t *testing.T) {
 	}
 }
 
+// Seal gives what a node publishes: exactly what Open makes of the bytes, which others will verify; and it
+// refuses what Sign refuses.
+func TestSealIsWhatOpenSees(t *testing.T) {
+	key := newKey(t)
+	v, err := Seal(key, net, pb.Kind_KIND_WORKER_OFFER, 9, t0, time.Minute, offer())
+	if err != nil {
+		t.Fatal(err)
+	}
+	opened, err := Open(v.Raw, net, t0)
+	if err != nil {
+		t.Fatalf("others cannot open what Seal made: %v", err)
+	}
+	if opened.ID != v.ID || opened.Announcer != v.Announcer || opened.Seq != 9 || opened.Subject != v.Subject ||
+		!opened.IssuedAt.Equal(v.IssuedAt) || !opened.ExpiresAt.Equal(v.ExpiresAt) || !proto.Equal(opened.Body, v.Body) {
+		t.Fatalf("Seal %+v, Open %+v", v, opened)
+	}
+	bad := offer()
+	bad.Executors = make([]string, maxExecutors+1)
+	if _, err := Seal(key, net, pb.Kind_KIND_WORKER_OFFER, 10, t0, time.Minute, bad); CodeOf(err) != CodeInvalidBody {
+		t.Fatalf("an invalid body: %v", err)
+	}
+}
+
 // Every byte of the signed announcement is covered: flipping any bit of it must be refused.
 func TestOpenRefusesEveryTamperedByte(t *testing.T) {
 	raw, err := Sign(newKey(t), net, pb.Kind_KIND_WORKER_OFFER, 1, t0, time.Minute, offer())
