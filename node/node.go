@@ -298,6 +298,12 @@ func (n *Node) close() {
 	if n.host != nil {
 		n.host.Close()
 	}
+	if n.catalog != nil {
+		// What gossip delivered after the catalog's own last flush.
+		if err := n.catalog.Flush(); err != nil {
+			n.log.Error("flushing the catalog", "err", err)
+		}
+	}
 	if n.ledger != nil {
 		if err := n.ledger.Close(); err != nil {
 			n.log.Error("closing the ledger store", "err", err)

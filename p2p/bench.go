@@ -488,6 +488,7 @@ func newShouldersRig(ctx context.Context, cfg GossipBenchConfig, deliver deliver
 		}
 		r.nets, r.grafts = append(r.nets, n), append(r.grafts, grafts)
 		r.wg.Go(func() { n.Run(ctx) })
+		r.wg.Go(func() { cat.Run(ctx, time.Minute) }) // as a node runs it: it writes to the store
 	}
 	return r, nil
 }

@@ -14,8 +14,11 @@
 //   - The catalog is bounded: at most Limits.PerKind entries of each kind and Limits.Bytes of announcements
 //     in all. Past either, announcements of new subjects are refused (ErrFull) until entries expire; updates
 //     of subjects already held are always taken. HasRoom lets gossip stop forwarding what nobody can keep.
-//   - Disk follows memory in order: one writer at a time updates both, so a restart never brings back an
-//     older entry than the one last held.
+//   - Disk follows memory: Put and the sweep change memory and mark the subject; Flush writes every marked
+//     subject as memory holds it then (or its removal) in one batch. Run flushes every FlushInterval and on
+//     its way out, and the owner flushes once more after the last Put, before it closes the store. So a
+//     restart never brings back an older entry than the one last flushed, and gossip pays for a map update,
+//     not a write, per announcement (a subject updated many times between flushes is written once).
 //   - Writes to Pebble are not synced: the catalog is a cache of signed facts that the network repeats, so a
 //     crash may lose the last few seconds of it and nothing else.
 package catalog
@@ -47,6 +50,9 @@ type Limits struct {
 	Bytes   int // signed announcement bytes in all (default 64 MiB)
 }
 
+// FlushInterval is how often Run writes the changes of the catalog to disk.
+const FlushInterval = time.Second
+
 // Default limits.
 const (
 	DefaultPerKind = 8192
@@ -75,8 +81,8 @@ type entryKey struct {
 	subject string
 }
 
-// Catalog is safe for concurrent use. Readers take mu only; writers (Put, sweep) hold writeMu across the
-// change in memory and its write to Pebble, so the two never disagree in order, and readers never wait on I/O.
+// Catalog is safe for concurrent use. Everyone takes mu, for memory only; Flush holds flushMu across its
+// write to Pebble, so two flushes never overtake each other, and nobody waits on I/O but a flush.
 type Catalog struct {
 	db      *pebble.DB
 	network string
@@ -84,7 +90,7 @@ type Catalog struct {
 	log     *slog.Logger
 	limits  Limits
 
-	writeMu sync.Mutex
+	flushMu sync.Mutex
 
 	mu struct {
 		sync.Mutex
@@ -93,6 +99,8 @@ type Catalog struct {
 		bytes   int
 		// changed is closed and replaced on every visible change; see Changed.
 		changed chan struct{}
+		// dirty holds the subjects changed in memory since the last flush.
+		dirty map[entryKey]struct{}
 	}
 }
 
@@ -117,6 +125,7 @@ func Open(db *pebble.DB, cfg Config) (*Catalog, error) {
 	c.mu.entries = make(map[entryKey]*Entry)
 	c.mu.perKind = make(map[pb.Kind]int)
 	c.mu.changed = make(chan struct{})
+	c.mu.dirty = make(map[entryKey]struct{})
 	if err := c.load(); err != nil {
 		return nil, err
 	}
@@ -194,9 +203,8 @@ func (c *Catalog) Put(v *announce.Verified, from peer.ID) (bool, error) {
 		return false, nil
 	}
 	k := entryKey{v.Kind, v.Subject}
-	c.writeMu.Lock()
-	defer c.writeMu.Unlock()
 	c.mu.Lock()
+	defer c.mu.Unlock()
 	old, held := c.mu.entries[k]
 	if held && old.Expired(now) {
 		held = false
@@ -204,27 +212,22 @@ func (c *Catalog) Put(v *announce.Verified, from peer.ID) (bool, error) {
 	switch {
 	case held && old.Announcement.ID == v.ID:
 		old.LastSeen = now
-		rec := c.recordLocked(old)
-		c.mu.Unlock()
-		return false, c.write(k, rec)
+		c.mu.dirty[k] = struct{}{}
+		return false, nil
 	case held && !v.Supersedes(old.Announcement):
-		c.mu.Unlock()
 		return false, nil
 	case !held && !c.hasRoomLocked(k, len(v.Raw)):
-		c.mu.Unlock()
 		return false, ErrFull
 	}
 	first := now
 	if held {
 		first = old.FirstSeen
 	}
-	e := newEntry(v, from, first, now)
-	c.addLocked(k, e)
-	rec := c.recordLocked(e)
+	c.addLocked(k, newEntry(v, from, first, now))
+	c.mu.dirty[k] = struct{}{}
 	close(c.mu.changed)
 	c.mu.changed = make(chan struct{})
-	c.mu.Unlock()
-	return true, c.write(k, rec)
+	return true, nil
 }
 
 // addLocked sets k's entry, keeping the counts that the limits check.
@@ -271,7 +274,8 @@ func (c *Catalog) Count(kind pb.Kind) int {
 // Expired reports whether the entry has expired at now.
 func (e *Entry) Expired(now time.Time) bool { return e.Announcement.Expired(now) }
 
-func (c *Catalog) recordLocked(e *Entry) []byte {
+// record encodes e as it is stored.
+func record(e *Entry) []byte {
 	b, err := json.Marshal(stored{Raw: e.Announcement.Raw, FirstSeen: e.FirstSeen, LastSeen: e.LastSeen, ReceivedFrom: e.ReceivedFrom.String()})
 	if err != nil {
 		panic(fmt.Sprintf("catalog: encoding an entry cannot fail: %v", err))
@@ -279,8 +283,54 @@ func (c *Catalog) recordLocked(e *Entry) []byte {
 	return b
 }
 
-func (c *Catalog) write(k entryKey, rec []byte) error {
-	if err := c.db.Set([]byte(storageKey(k.kind, k.subject)), rec, pebble.NoSync); err != nil {
+// Flush writes every subject changed since the last flush, as memory holds it now, in one batch. If the
+// write fails, the subjects stay marked for the next flush.
+func (c *Catalog) Flush() error {
+	c.flushMu.Lock()
+	defer c.flushMu.Unlock()
+	type change struct {
+		k     entryKey
+		entry Entry // a copy; the zero Entry (no announcement) when the subject is gone
+	}
+	c.mu.Lock()
+	if len(c.mu.dirty) == 0 {
+		c.mu.Unlock()
+		return nil
+	}
+	changes := make([]change, 0, len(c.mu.dirty))
+	for k := range c.mu.dirty {
+		ch := change{k: k}
+		if e, ok := c.mu.entries[k]; ok {
+			ch.entry = *e
+		}
+		changes = append(changes, ch)
+	}
+	clear(c.mu.dirty)
+	c.mu.Unlock()
+
+	b := c.db.NewBatch()
+	defer b.Close()
+	var err error
+	for _, ch := range changes {
+		key := []byte(storageKey(ch.k.kind, ch.k.subject))
+		if ch.entry.Announcement == nil {
+			err = b.Delete(key, nil)
+		} else {
+			err = b.Set(key, record(&ch.entry), nil)
+		}
+		if err != nil {
+			break
+		}
+	}
+	if err == nil {
+		err = b.Commit(pebble.NoSync)
+	}
+	if err != nil {
+		c.mu.Lock()
+		for _, ch := range changes {
+			c.mu.dirty[ch.k] = struct{}{}
+		}
+		c.mu.Unlock()
 		return fmt.Errorf("catalog: %w", err)
 	}
 	return nil
@@ -341,16 +391,22 @@ func (c *Catalog) Changed() <-chan struct{} {
 	return c.mu.changed
 }
 
-// Run removes expired entries from memory and disk every interval until ctx is done. The caller owns the
-// goroutine that runs it.
+// Run writes the catalog's changes to disk every FlushInterval and removes expired entries every interval,
+// until ctx is done; then it flushes once more. The caller owns the goroutine that runs it.
 func (c *Catalog) Run(ctx context.Context, interval time.Duration) error {
-	t := time.NewTicker(interval)
-	defer t.Stop()
+	sweep := time.NewTicker(interval)
+	defer sweep.Stop()
+	flush := time.NewTicker(FlushInterval)
+	defer flush.Stop()
 	for {
 		select {
 		case <-ctx.Done():
-			return nil
-		case <-t.C:
+			return c.Flush()
+		case <-flush.C:
+			if err := c.Flush(); err != nil {
+				return err
+			}
+		case <-sweep.C:
 			if err := c.sweep(); err != nil {
 				return err
 			}
@@ -358,32 +414,22 @@ func (c *Catalog) Run(ctx context.Context, interval time.Duration) error {
 	}
 }
 
+// sweep removes expired entries from memory and then from disk.
 func (c *Catalog) sweep() error {
 	now := c.now()
-	c.writeMu.Lock()
-	defer c.writeMu.Unlock()
 	c.mu.Lock()
-	var gone []entryKey
+	gone := 0
 	for k, e := range c.mu.entries {
 		if e.Expired(now) {
-			gone = append(gone, k)
 			c.removeLocked(k)
+			c.mu.dirty[k] = struct{}{}
+			gone++
 		}
 	}
 	c.mu.Unlock()
-	if len(gone) == 0 {
+	if gone == 0 {
 		return nil
 	}
-	b := c.db.NewBatch()
-	defer b.Close()
-	for _, k := range gone {
-		if err := b.Delete([]byte(storageKey(k.kind, k.subject)), nil); err != nil {
-			return fmt.Errorf("catalog: %w", err)
-		}
-	}
-	if err := b.Commit(pebble.NoSync); err != nil {
-		return fmt.Errorf("catalog: %w", err)
-	}
-	c.log.Debug("catalog: removed expired entries", "count", len(gone))
-	return nil
+	c.log.Debug("catalog: removed expired entries", "count", gone)
+	return c.Flush()
 }

@@ -1,6 +1,7 @@
 package catalog
 
 import (
+	"context"
 	"crypto/rand"
 	"io"
 	"log/slog"
@@ -163,9 +164,10 @@ func TestSurvivesReopenAndDropsTamperedEntries(t *testing.T) {
 	c.Put(b.offer(t, 1, clk.t, time.Hour, 2), b.id)
 	// Someone edits the store: b's entry now carries a's announcement under b's key, and a junk key appears.
 	ea, _ := c.Get(pb.Kind_KIND_WORKER_OFFER, a.id.String())
-	c.mu.Lock()
-	forged := c.recordLocked(&ea)
-	c.mu.Unlock()
+	if err := c.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	forged := record(&ea)
 	db.Set([]byte(storageKey(pb.Kind_KIND_WORKER_OFFER, b.id.String())), forged, pebble.Sync)
 	db.Set([]byte(keyPrefix+"worker/junk"), []byte("{not json"), pebble.Sync)
 	if err := db.Close(); err != nil {
@@ -275,6 +277,9 @@ func TestConcurrentWritersAndSweepKeepDiskInStep(t *testing.T) {
 	})
 	wg.Wait()
 	live := c.List(pb.Kind_KIND_UNSPECIFIED)
+	if err := c.Flush(); err != nil {
+		t.Fatal(err)
+	}
 	db.Close()
 	c2, err := Open(openDB(t, fs), Config{Network: testNet, Now: now, Log: quiet})
 	if err != nil {
@@ -298,9 +303,45 @@ func TestAnotherNetworksEntriesAreDroppedOnLoad(t *testing.T) {
 	c, _ := Open(db, Config{Network: "old", Now: clk.now, Log: quiet})
 	a := newAuthor(t)
 	c.Put(a.offerIn(t, "old", 1, clk.t, time.Hour, 1), a.id)
+	if err := c.Flush(); err != nil {
+		t.Fatal(err)
+	}
 	db.Close()
 	c2, _ := Open(openDB(t, fs), Config{Network: "new", Now: clk.now, Log: quiet})
 	if n := len(c2.List(pb.Kind_KIND_UNSPECIFIED)); n != 0 {
 		t.Fatalf("a node moved to another network kept %d of the old network's entries", n)
+	}
+}
+
+// Puts reach disk at a flush, and Run flushes on its way out: what was put before Run stopped is there
+// after a restart, each subject as last put.
+func TestRunFlushesOnItsWayOut(t *testing.T) {
+	clk := &clock{time.UnixMilli(1_790_000_000_000)}
+	fs := vfs.NewMem()
+	db := openDB(t, fs)
+	c, _ := Open(db, Config{Network: testNet, Now: clk.now, Log: quiet})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- c.Run(ctx, time.Hour) }()
+	a, b := newAuthor(t), newAuthor(t)
+	for seq := range uint64(5) {
+		c.Put(a.offer(t, 10+seq, clk.t, time.Hour, uint32(seq+1)), b.id)
+	}
+	c.Put(b.offer(t, 1, clk.t, time.Hour, 2), b.id)
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	c2, err := Open(openDB(t, fs), Config{Network: testNet, Now: clk.now, Log: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := c2.List(pb.Kind_KIND_UNSPECIFIED)
+	if len(got) != 2 {
+		t.Fatalf("after restart: %d entries, want 2", len(got))
+	}
+	if e, _ := c2.Get(pb.Kind_KIND_WORKER_OFFER, a.id.String()); e.Seq != 14 || e.Announcement.Body.(*pb.WorkerOffer).CpuCores != 5 {
+		t.Fatalf("a's entry after restart: %+v", e)
 	}
 }
