@@ -196,7 +196,8 @@ func newEntry(v *announce.Verified, from peer.ID, first, last time.Time) *Entry 
 }
 
 // Put records a verified announcement received from peer from (the node itself for its own). It reports
-// whether the catalog now holds a newer announcement than before.
+// whether the catalog now holds a newer announcement than before; its error is ErrFull, when a new subject
+// finds the catalog at its limits. The change reaches disk at the next Flush.
 func (c *Catalog) Put(v *announce.Verified, from peer.ID) (bool, error) {
 	now := c.now()
 	if v.Expired(now) {
