@@ -152,6 +152,8 @@ type rig interface {
 	supersedes() bool
 	// waitMesh blocks until node's mesh holds at least want peers, or ctx ends.
 	waitMesh(ctx context.Context, node, want int) error
+	// meshLow is the mesh size at which the bench counts a node's mesh as formed (with as many peers).
+	meshLow() int
 	publish(ctx context.Context, node, i int) error
 	sends() uint64
 	close()
@@ -209,7 +211,7 @@ func runGossipBench(ctx context.Context, cfg GossipBenchConfig, newRig func(cont
 	mctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	for i := range hs {
-		if err := r.waitMesh(mctx, i, min(4, len(hs[i].Network().Peers()))); err != nil {
+		if err := r.waitMesh(mctx, i, min(r.meshLow(), len(hs[i].Network().Peers()))); err != nil {
 			return res, fmt.Errorf("node %d's mesh did not form: %w", i, err)
 		}
 	}
@@ -355,6 +357,7 @@ func newPlainRig(ctx context.Context, cfg GossipBenchConfig, deliver deliverFn) 
 
 func (r *plainRig) hosts() []host.Host { return r.hs }
 func (r *plainRig) supersedes() bool   { return false }
+func (r *plainRig) meshLow() int       { return 4 } // gossipsub's default mesh is 5 to 12
 func (r *plainRig) waitMesh(ctx context.Context, i, want int) error {
 	c := r.count[i]
 	for {
@@ -495,6 +498,7 @@ func newShouldersRig(ctx context.Context, cfg GossipBenchConfig, deliver deliver
 
 func (r *shouldersRig) hosts() []host.Host { return r.hs }
 func (r *shouldersRig) supersedes() bool   { return true }
+func (r *shouldersRig) meshLow() int       { return gossipParams().Dlo }
 func (r *shouldersRig) waitMesh(ctx context.Context, i, want int) error {
 	topic := TopicName("bench", pb.Kind_KIND_WORKER_OFFER)
 	for len(r.nets[i].Tracer().Mesh(topic)) < want {

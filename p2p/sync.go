@@ -91,8 +91,8 @@ func (s *catalogSync) peerLocked(p peer.ID) *syncPeer {
 	return sp
 }
 
-// run serves the protocol, pulls from every peer that joins one of our topics, and runs anti-entropy, until
-// ctx is done. A topic join (not a bare connection) is the trigger because from then on gossip between the
+// run pulls from every peer that joins one of our topics, and runs anti-entropy, until ctx is done (New
+// set up serving). A topic join (not a bare connection) is the trigger because from then on gossip between the
 // two works, so the news a pull brings can be relayed to that peer too.
 func (s *catalogSync) run(ctx context.Context) error {
 	handlers := make([]*pubsub.TopicEventHandler, 0, len(s.n.topics))
@@ -106,8 +106,6 @@ func (s *catalogSync) run(ctx context.Context) error {
 		}
 		handlers = append(handlers, ev)
 	}
-	s.n.host.SetStreamHandler(CatalogProtocol, s.serve)
-	defer s.n.host.RemoveStreamHandler(CatalogProtocol)
 
 	g, ctx := errgroup.WithContext(ctx)
 	for range syncWorkers {
@@ -285,11 +283,15 @@ func (s *catalogSync) serve(st network.Stream) {
 	sp.serves--
 	sp.serving, sp.lastServed = true, now
 	s.mu.Unlock()
-	defer func() {
+	// The peer may ask again once it has the answer, so its turn ends before the answer is written:
+	// ending it after would refuse a peer that asks one request at a time, whenever it reads faster
+	// than this goroutine gets back to the lock.
+	done := sync.OnceFunc(func() {
 		s.mu.Lock()
 		sp.serving = false
 		s.mu.Unlock()
-	}()
+	})
+	defer done()
 	select {
 	case s.serving <- struct{}{}:
 		defer func() { <-s.serving }()
@@ -304,7 +306,9 @@ func (s *catalogSync) serve(st network.Stream) {
 		st.Reset()
 		return
 	}
-	if err := pbio.NewDelimitedWriter(st).WriteMsg(&pb.CatalogResponse{Announcements: s.missing(req.Have, req.Kinds)}); err != nil {
+	resp := &pb.CatalogResponse{Announcements: s.missing(req.Have, req.Kinds)}
+	done()
+	if err := pbio.NewDelimitedWriter(st).WriteMsg(resp); err != nil {
 		st.Reset()
 		return
 	}

@@ -59,6 +59,19 @@ func startNode(t *testing.T) *node.Node {
 			t.Fatal("the node's own offer never reached its catalog")
 		}
 	}
+	// The trace records events on its own goroutine: wait for the publication to be in it too.
+	published, backlog, err := n.Network().Tracer().Subscribe(p2p.Filter{Types: []string{p2p.EventPublish}}, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.Network().Tracer().Unsubscribe(published)
+	if len(backlog) == 0 {
+		select {
+		case <-published.C:
+		case <-time.After(30 * time.Second):
+			t.Fatal("the node's own offer never reached its trace")
+		}
+	}
 	return n
 }
 

@@ -2,6 +2,7 @@ package announce
 
 import (
 	"bytes"
+	"crypto/ed25519"
 	"crypto/rand"
 	"fmt"
 	"strings"
@@ -315,4 +316,99 @@ func FuzzOpen(f *testing.F) {
 			t.Fatal("accepted an expired announcement without saying so")
 		}
 	})
+}
+
+// verifyCases are signatures at the edges of Ed25519's rules, where implementations are known to differ.
+func verifyCases(t testing.TB) (cases []struct{ pub, msg, sig []byte }) {
+	add := func(pub, msg, sig []byte) { cases = append(cases, struct{ pub, msg, sig []byte }{pub, msg, sig}) }
+	pub, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg := []byte(SigningDomain + "an announcement")
+	sig := ed25519.Sign(priv, msg)
+	add(pub, msg, sig)
+	for i := range 8 * len(sig) {
+		bad := bytes.Clone(sig)
+		bad[i/8] ^= 1 << (i % 8)
+		add(pub, msg, bad)
+	}
+	add(pub, append(bytes.Clone(msg), 0), sig)
+	// s + L: the same scalar, not in canonical form. crypto/ed25519 refuses it.
+	highS := bytes.Clone(sig)
+	var carry uint16
+	for i, b := range edwardsOrder {
+		sum := uint16(highS[32+i]) + uint16(b) + carry
+		highS[32+i], carry = byte(sum), sum>>8
+	}
+	add(pub, msg, highS)
+	// The identity as public key and as R, s = 0: small-order points, which crypto/ed25519 accepts.
+	identity := append([]byte{1}, make([]byte, 31)...)
+	add(identity, msg, append(bytes.Clone(identity), make([]byte, 32)...))
+	// A public key that is not a point on the curve (y = 2 has no x).
+	notOnCurve := append([]byte{2}, make([]byte, 31)...)
+	add(notOnCurve, msg, sig)
+	// A non-canonical encoding of the identity as public key (y = p + 1), which crypto/ed25519 accepts.
+	nonCanonical := []byte{0xee, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+		0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f}
+	add(nonCanonical, msg, append(bytes.Clone(identity), make([]byte, 32)...))
+	return cases
+}
+
+// edwardsOrder is L, the order of Ed25519's prime subgroup, little-endian.
+var edwardsOrder = []byte{0xed, 0xd3, 0xf5, 0x5c, 0x1a, 0x63, 0x12, 0x58, 0xd6, 0x9c, 0xf7, 0xa2, 0xde, 0xf9, 0xde, 0x14,
+	0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x10}
+
+// The announcement's signature is checked with curve25519-voi for speed; it must accept exactly what
+// crypto/ed25519, which signs, accepts.
+func TestVerifyAgreesWithCryptoEd25519(t *testing.T) {
+	accepted := 0
+	for i, c := range verifyCases(t) {
+		want := ed25519.Verify(c.pub, c.msg, c.sig)
+		if got := verifySignature(c.pub, c.msg, c.sig); got != want {
+			t.Errorf("case %d: verifySignature says %v, crypto/ed25519 says %v", i, got, want)
+		}
+		if want {
+			accepted++
+		}
+	}
+	if accepted != 3 { // the honest signature, the small-order one and the non-canonical key
+		t.Errorf("crypto/ed25519 accepted %d of the cases, want 3: the cases are not testing what they say", accepted)
+	}
+}
+
+func FuzzVerifyAgreesWithCryptoEd25519(f *testing.F) {
+	for _, c := range verifyCases(f) {
+		f.Add(c.pub, c.msg, c.sig)
+	}
+	f.Fuzz(func(t *testing.T, pub, msg, sig []byte) {
+		if len(pub) != ed25519.PublicKeySize || len(sig) != ed25519.SignatureSize {
+			return // open refuses these before verifying
+		}
+		if got, want := verifySignature(pub, msg, sig), ed25519.Verify(pub, msg, sig); got != want {
+			t.Fatalf("verifySignature says %v, crypto/ed25519 says %v", got, want)
+		}
+	})
+}
+
+// BenchmarkVerify: an announcement's signature check as Open does it, against crypto/ed25519 on the same bytes.
+func BenchmarkVerify(b *testing.B) {
+	pub, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		b.Fatal(err)
+	}
+	msg := signingBytes(make([]byte, 200))
+	sig := ed25519.Sign(priv, msg)
+	for _, v := range []struct {
+		name   string
+		verify func(pub, msg, sig []byte) bool
+	}{{"crypto-ed25519", func(p, m, s []byte) bool { return ed25519.Verify(p, m, s) }}, {"voi", verifySignature}} {
+		b.Run(v.name, func(b *testing.B) {
+			for b.Loop() {
+				if !v.verify(pub, msg, sig) {
+					b.Fatal("an honest signature did not verify")
+				}
+			}
+		})
+	}
 }
