@@ -23,6 +23,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/protocol"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/shouldersnet/shoulders/internal/procstat"
 	"github.com/shouldersnet/shoulders/p2p/announce"
 	"github.com/shouldersnet/shoulders/p2p/catalog"
 	pb "github.com/shouldersnet/shoulders/proto"
@@ -77,6 +78,9 @@ type GossipBenchResult struct {
 	Latest           float64 `json:"latest"`
 	SendsPerDelivery float64 `json:"sends_per_delivery"`
 	AppDuplicates    int     `json:"app_duplicates"` // deliveries of a message a node already had
+	// CPUPerMessage is the process's CPU time from the first publish to the last delivery (or the timeout),
+	// divided by the messages published: what the whole network spent per message, heartbeats included.
+	CPUPerMessage time.Duration `json:"cpu_per_message_ns"`
 }
 
 // BenchGossip measures plain gossipsub with its default options and Shoulders' announcement layer on the same
@@ -115,6 +119,8 @@ type benchRun struct {
 	expected   int64
 	sends      uint64
 	duplicates int
+	published  int
+	cpu        time.Duration // from the first publish to the last delivery or the timeout
 }
 
 func (b *benchRun) add(o benchRun) {
@@ -124,6 +130,8 @@ func (b *benchRun) add(o benchRun) {
 	b.expected += o.expected
 	b.sends += o.sends
 	b.duplicates += o.duplicates
+	b.published += o.published
+	b.cpu += o.cpu
 }
 
 func (b *benchRun) result(name string) GossipBenchResult {
@@ -140,6 +148,9 @@ func (b *benchRun) result(name string) GossipBenchResult {
 	}
 	if b.delivered > 0 {
 		res.SendsPerDelivery = float64(b.sends) / float64(b.delivered)
+	}
+	if b.published > 0 {
+		res.CPUPerMessage = b.cpu / time.Duration(b.published)
 	}
 	return res
 }
@@ -217,6 +228,7 @@ func runGossipBench(ctx context.Context, cfg GossipBenchConfig, newRig func(cont
 	}
 
 	sendsBefore := r.sends()
+	cpuBefore := procstat.CPUTime()
 	tick := time.NewTicker(cfg.Spacing)
 	defer tick.Stop()
 	// Publishers take turns, so one node's announcements are Nodes×Spacing apart: close enough for many in
@@ -244,6 +256,8 @@ func runGossipBench(ctx context.Context, cfg GossipBenchConfig, newRig func(cont
 		return res, ctx.Err()
 	}
 	res.sends = r.sends() - sendsBefore
+	res.cpu = procstat.CPUTime() - cpuBefore
+	res.published = cfg.Messages
 
 	mu.Lock()
 	defer mu.Unlock()

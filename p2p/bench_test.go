@@ -17,7 +17,7 @@ func TestGossipBenchDeliversEverythingOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, r := range res {
-		if r.Latest != 1 || r.AppDuplicates != 0 || r.ReachP50 <= 0 || r.SendsPerDelivery <= 0 {
+		if r.Latest != 1 || r.AppDuplicates != 0 || r.ReachP50 <= 0 || r.SendsPerDelivery <= 0 || r.CPUPerMessage <= 0 {
 			t.Errorf("%+v", r)
 		}
 	}
@@ -42,6 +42,7 @@ func BenchmarkGossip(b *testing.B) {
 			b.ReportMetric(float64(r.ReachP99.Microseconds())/1000, "p99-ms")
 			b.ReportMetric(r.SendsPerDelivery, "sends/delivery")
 			b.ReportMetric(100*r.Delivered, "%delivered")
+			b.ReportMetric(float64(r.CPUPerMessage.Microseconds())/1000, "cpu-ms/msg")
 			b.ReportMetric(0, "ns/op")
 		})
 	}

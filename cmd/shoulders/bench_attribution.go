@@ -15,13 +15,13 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/shouldersnet/shoulders/attribution"
 	"github.com/shouldersnet/shoulders/attribution/corpus"
 	"github.com/shouldersnet/shoulders/attribution/index"
 	"github.com/shouldersnet/shoulders/attribution/tokenize"
+	"github.com/shouldersnet/shoulders/internal/procstat"
 	"github.com/spf13/cobra"
 )
 
@@ -172,14 +172,14 @@ func attrBenchOne(name string, recs []index.Record, dir string, o attrBenchOptio
 	fmt.Fprintf(log, "%s: building the index over %d records…\n", name, len(recs))
 	marks := map[string]time.Duration{}
 	benchResetPeak()
-	rssBefore := procStatusKB("VmRSS")
-	cpu0, wall0 := benchCPUTime(), time.Now()
-	ix, err := index.Build(recs, index.BuildOptions{Phase: func(p string) { marks[p] = benchCPUTime() }})
+	rssBefore := procstat.StatusKB("VmRSS")
+	cpu0, wall0 := procstat.CPUTime(), time.Now()
+	ix, err := index.Build(recs, index.BuildOptions{Phase: func(p string) { marks[p] = procstat.CPUTime() }})
 	if err != nil {
 		return nil, err
 	}
-	cpuEnd, wall := benchCPUTime(), time.Since(wall0)
-	peak := procStatusKB("VmHWM") - rssBefore
+	cpuEnd, wall := procstat.CPUTime(), time.Since(wall0)
+	peak := procstat.StatusKB("VmHWM") - rssBefore
 	tokens := ix.TextTokens()
 	out.TextTokens = tokens
 	if err := ix.WriteDir(dir); err != nil {
@@ -198,11 +198,11 @@ func attrBenchOne(name string, recs []index.Record, dir string, o attrBenchOptio
 	if !o.NoBaseline {
 		fmt.Fprintf(log, "%s: building index/suffixarray over %d bytes…\n", name, len(joined))
 		benchResetPeak()
-		rss := procStatusKB("VmRSS")
-		c0 := benchCPUTime()
+		rss := procstat.StatusKB("VmRSS")
+		c0 := procstat.CPUTime()
 		base = suffixarray.New(joined)
-		baseCPU = benchCPUTime() - c0
-		basePeak = procStatusKB("VmHWM") - rss
+		baseCPU = procstat.CPUTime() - c0
+		basePeak = procstat.StatusKB("VmHWM") - rss
 		var cw benchCountingWriter
 		if err := base.Write(&cw); err != nil {
 			return nil, err
@@ -534,30 +534,6 @@ func benchNum(v float64) string {
 type benchCountingWriter struct{ n int64 }
 
 func (c *benchCountingWriter) Write(p []byte) (int, error) { c.n += int64(len(p)); return len(p), nil }
-
-// benchCPUTime is the CPU time (user + system) of the whole process so far.
-func benchCPUTime() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
-// procStatusKB reads a field of /proc/self/status in KiB (0 where there is no /proc).
-func procStatusKB(field string) int64 {
-	b, err := os.ReadFile("/proc/self/status")
-	if err != nil {
-		return 0
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if rest, ok := strings.CutPrefix(line, field+":"); ok {
-			v, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
-			return v
-		}
-	}
-	return 0
-}
 
 // benchResetPeak resets VmHWM to the current RSS (Linux: "5" to clear_refs), so it measures what follows.
 func benchResetPeak() {

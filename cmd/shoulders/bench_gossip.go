@@ -19,8 +19,9 @@ func newBenchGossipCmd() *cobra.Command {
 announcements --spacing apart from random nodes; then the same with plain gossipsub (default options, payloads of
 the same size) on the same topology. Prints, for each, the time from publish to the last node's delivery (p50,
 p99, max), the share of deliveries made, the share of nodes holding each announcer's latest announcement (an
-announcement overtaken by its announcer's newer one is rightly not delivered), messages sent per delivery, and
-duplicates delivered to the application.`,
+announcement overtaken by its announcer's newer one is rightly not delivered), messages sent per delivery,
+duplicates delivered to the application, and the CPU time the process spent per announcement while they spread
+(all nodes together, their heartbeats included).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			res, err := p2p.BenchGossip(cmd.Context(), cfg)
@@ -34,14 +35,14 @@ duplicates delivered to the application.`,
 			fmt.Fprintf(out, "gossip: %d nodes on loopback TCP, %d announcements %v apart, each node dialing %d others, %d rounds\n",
 				cfg.Nodes, cfg.Messages, cfg.Spacing, cfg.Degree, cfg.Rounds)
 			tw := newTable(out)
-			fmt.Fprintln(tw, "\tREACH P50\tREACH P99\tREACH MAX\tDELIVERED\tLATEST HELD\tSENDS/DELIVERY\tAPP DUPLICATES")
+			fmt.Fprintln(tw, "\tREACH P50\tREACH P99\tREACH MAX\tDELIVERED\tLATEST HELD\tSENDS/DELIVERY\tAPP DUPLICATES\tCPU/MESSAGE")
 			for _, r := range res {
-				fmt.Fprintf(tw, "%s\t%v\t%v\t%v\t%.2f%%\t%.2f%%\t%.2f\t%d\n", r.Name, ms(r.ReachP50), ms(r.ReachP99), ms(r.ReachMax),
-					100*r.Delivered, 100*r.Latest, r.SendsPerDelivery, r.AppDuplicates)
+				fmt.Fprintf(tw, "%s\t%v\t%v\t%v\t%.2f%%\t%.2f%%\t%.2f\t%d\t%v\n", r.Name, ms(r.ReachP50), ms(r.ReachP99), ms(r.ReachMax),
+					100*r.Delivered, 100*r.Latest, r.SendsPerDelivery, r.AppDuplicates, ms(r.CPUPerMessage))
 			}
 			plain, ours := res[0], res[1]
-			fmt.Fprintf(tw, "shoulders / plain\t%.2f\t%.2f\t\t\t\t%.2f\t\n", ratio(ours.ReachP50, plain.ReachP50),
-				ratio(ours.ReachP99, plain.ReachP99), ours.SendsPerDelivery/plain.SendsPerDelivery)
+			fmt.Fprintf(tw, "shoulders / plain\t%.2f\t%.2f\t\t\t\t%.2f\t\t%.2f\n", ratio(ours.ReachP50, plain.ReachP50),
+				ratio(ours.ReachP99, plain.ReachP99), ours.SendsPerDelivery/plain.SendsPerDelivery, ratio(ours.CPUPerMessage, plain.CPUPerMessage))
 			return tw.Flush()
 		},
 	}
