@@ -1,8 +1,8 @@
 // Package content owns content-addressed blobs: naming them (CIDv1, sha2-256), keeping them (small blocks
 // and the index in the node's Pebble store under the "content/" prefix, blocks over 64 KiB in files of
-// their own), serving their blocks to peers over /shoulders/content/1, finding
-// providers and announcing what this node provides through the DHT, and fetching a blob from any provider,
-// several chunks in parallel from several providers, each verified against its CID before it is kept.
+// their own), serving their blocks to peers over /shoulders/content/1, finding providers and announcing
+// what this node provides through the DHT, and fetching a blob from any provider, several chunks in
+// parallel from several providers, each verified against its CID before it is kept.
 //
 // What it must never do: keep or hand on a byte that does not hash to the CID it was asked for (nothing is
 // trusted because of who sent it: only the hash decides), hold anything a peer sends or asks for without a
@@ -22,18 +22,17 @@
 //     block buys nothing. A block file found gone, of the wrong size or with bytes that do not hash to its
 //     CID (every read of a file checks) counts as missing and is dropped.
 //   - Chunks are files, not Pebble values: Pebble rewrites values as it flushes and compacts, which held a
-//     fetching node to about 190 MB/s (now about 400 MB/s, with the provider hashing what it serves). Files are written with O_DIRECT where the file system allows it
-//     (on the 2-core VM measured, 0.5 ms of CPU per MiB against 2 ms through the page cache, and a chunk
-//     is written once and rarely read soon); reads go through the page cache, as a served chunk is often
-//     asked for again.
+//     fetching node to about 190 MB/s (now about 400 MB/s, with the provider hashing what it serves).
+//     Files are written with O_DIRECT where the file system allows it (on the 2-core VM measured, 0.5 ms
+//     of CPU per MiB against 2 ms through the page cache, and a chunk is written once and rarely read
+//     soon); reads go through the page cache, as a served chunk is often asked for again.
 //   - The fetch protocol pipelines: a requester sends several requests on one stream without waiting, and
 //     the server answers each CID with one block (or "missing") in the order asked. Each provider of a
 //     fetch gets one stream and a window of chunks in flight, read as they arrive and handed to two
 //     storers that verify and write them (so the stream never waits on a hash or a disk write); providers
-//     pull the next missing chunk from a
-//     shared queue (work stealing), so a fast provider does more of the work. A provider that sends bytes
-//     that do not match the CID is dropped for the rest of that fetch; one that fails (disconnects, times
-//     out) is dropped and its chunks go back to the queue for the others.
+//     pull the next missing chunk from a shared queue (work stealing), so a fast provider does more of the
+//     work. A provider that sends bytes that do not match the CID is dropped for the rest of that fetch;
+//     one that fails (disconnects, times out) is dropped and its chunks go back to the queue for the others.
 //   - A fetch starts from the chunks already in the store: an interrupted fetch resumes where it stopped.
 //   - The service provides (DHT provider records) every pinned blob at start and every ReprovideInterval
 //     (12 h), and newly pinned ones at once; a provide that fails is retried with backoff.

@@ -558,7 +558,8 @@ func (s *Store) lookup(c cid.Cid, inline func(v []byte)) (int64, error) {
 	return int64(size), nil
 }
 
-// lost drops block c, whose file is gone or whose bytes are damaged, from the index, and returns the error that says so.
+// lost drops block c, whose file is gone or whose bytes are damaged, from the index, and returns the error
+// that says so.
 func (s *Store) lost(c cid.Cid, why string) error {
 	b := s.db.NewBatch()
 	defer b.Close()
